@@ -1,0 +1,339 @@
+import type { Domain__Output, PeerConnection__Output, Resource__Output } from '@hvctl/proto';
+import type { ClusterSnapshot, NodeConnection } from './cluster-model.js';
+import type { SiteKind } from './cluster-file.js';
+
+/** A VM's run state in the topology (libvirt's word, lowercase). */
+export type VmState = 'running' | 'paused' | 'shutdown' | 'shut off' | 'crashed' | 'unknown';
+
+export interface TopologySite {
+  readonly name: string;
+  readonly kind: SiteKind;
+  readonly nodes: readonly string[];
+}
+
+export interface TopologyNode {
+  readonly name: string;
+  readonly site: string;
+  readonly address: string;
+  readonly reachable: boolean;
+  readonly cordoned: boolean;
+  readonly maintenance: boolean;
+  /** 1-minute load average (0 when unknown). */
+  readonly load: number;
+  readonly agentVersion: string;
+  /** Capabilities as "area:driver", only those available. */
+  readonly capabilities: readonly string[];
+  /** Capabilities whose probe failed, with the reason. */
+  readonly missingCapabilities: readonly string[];
+  /** Seconds since the node became unreachable; 0 while reachable. */
+  readonly unreachableForSeconds: number;
+  readonly error: string;
+}
+
+export interface TopologyVm {
+  readonly name: string;
+  /** The node the VM runs on (or is defined on when it is not running). */
+  readonly node: string;
+  readonly state: VmState;
+  readonly ip: string;
+  readonly resource: string;
+  readonly priority: number;
+  /** Nodes that report this VM running (more than one breaks an invariant). */
+  readonly runningOn: readonly string[];
+  /** Nodes announcing the VM's /32. */
+  readonly announcedFrom: readonly string[];
+  /** True when the state comes from an unreachable node's last report. */
+  readonly stale: boolean;
+  readonly migrating: boolean;
+}
+
+export interface TopologyReplica {
+  readonly node: string;
+  /** "Primary", "Secondary" or "Unknown" (an unreachable node seen from its peers). */
+  readonly role: string;
+  readonly disk: string;
+  /** Replication state towards the diskful peer ("Established", "SyncSource", "Off", ...). */
+  readonly replication: string;
+  /** Connection state towards the diskful peer ("Connected", "Connecting", ...). */
+  readonly connection: string;
+  /** True when this replica is connected to its diskful peer. */
+  readonly peerReachable: boolean;
+  /** True when this replica is the diskless witness. */
+  readonly witness: boolean;
+  readonly quorum: boolean;
+  readonly allowTwoPrimaries: boolean;
+  /** Resync progress (0-100) while syncing, else 0. */
+  readonly syncPercent: number;
+  readonly outOfSyncBytes: number;
+  /** True when the node is unreachable and this entry was derived from its peers' view. */
+  readonly derived: boolean;
+}
+
+export interface TopologyResource {
+  readonly name: string;
+  readonly vm: string;
+  readonly replicas: readonly TopologyReplica[];
+  /** Nodes where the resource is Primary. */
+  readonly primaries: readonly string[];
+  /** True when a diskful replica is not UpToDate or not connected. */
+  readonly degraded: boolean;
+}
+
+export interface TopologyAnnouncement {
+  readonly prefix: string;
+  readonly node: string;
+  readonly kind: 'vm' | 'bgp';
+  readonly vm: string;
+}
+
+export interface TopologyBackup {
+  readonly vm: string;
+  readonly snapshots: number;
+  /** Unix ms of the newest snapshot (0 if none). */
+  readonly lastAtMs: number;
+  readonly lastSizeBytes: number;
+}
+
+export interface TopologyHealth {
+  readonly nodesUp: number;
+  readonly nodesDown: number;
+  readonly vmsRunning: number;
+  readonly vmsStopped: number;
+  readonly resourcesDegraded: number;
+  readonly resourcesTotal: number;
+}
+
+/** The merged cluster: what `hvctl status --json` prints and the console draws. */
+export interface Topology {
+  readonly cluster: string;
+  readonly health: TopologyHealth;
+  readonly sites: readonly TopologySite[];
+  readonly nodes: readonly TopologyNode[];
+  readonly vms: readonly TopologyVm[];
+  readonly resources: readonly TopologyResource[];
+  readonly announcements: readonly TopologyAnnouncement[];
+  readonly backups: readonly TopologyBackup[];
+}
+
+const VM_STATES: Record<string, VmState> = {
+  DOMAIN_STATE_RUNNING: 'running',
+  DOMAIN_STATE_PAUSED: 'paused',
+  DOMAIN_STATE_SHUTDOWN: 'shutdown',
+  DOMAIN_STATE_SHUTOFF: 'shut off',
+  DOMAIN_STATE_CRASHED: 'crashed',
+};
+
+export function vmState(domain: Domain__Output): VmState {
+  return VM_STATES[domain.state] ?? 'unknown';
+}
+
+function diskPeer(resource: Resource__Output): PeerConnection__Output | undefined {
+  return resource.peers.find((peer) => !peer.peerClient) ?? resource.peers[0];
+}
+
+function replicaFromOwnView(node: string, resource: Resource__Output): TopologyReplica {
+  const peer = resource.client ? resource.peers[0] : diskPeer(resource);
+  return {
+    node,
+    role: resource.role,
+    disk: resource.diskState,
+    replication: peer?.replicationState ?? 'Off',
+    connection: peer?.connectionState ?? 'StandAlone',
+    peerReachable: peer?.connectionState === 'Connected',
+    witness: resource.client,
+    quorum: resource.quorum,
+    allowTwoPrimaries: resource.allowTwoPrimaries,
+    syncPercent: peer?.syncPercent ?? 0,
+    outOfSyncBytes: Number(peer?.outOfSyncBytes ?? 0),
+    derived: false,
+  };
+}
+
+function replicaFromPeerView(node: string, peer: PeerConnection__Output): TopologyReplica {
+  return {
+    node,
+    role: peer.connectionState === 'Connected' ? peer.peerRole : 'Unknown',
+    disk: peer.connectionState === 'Connected' ? peer.peerDiskState : 'DUnknown',
+    replication: 'Off',
+    connection: 'Unknown',
+    peerReachable: false,
+    witness: peer.peerClient,
+    quorum: false,
+    allowTwoPrimaries: false,
+    syncPercent: 0,
+    outOfSyncBytes: 0,
+    derived: true,
+  };
+}
+
+function nodeEntry(connection: NodeConnection, nowMs: number): TopologyNode {
+  const info = connection.state?.node;
+  const flags = info?.flags;
+  const capabilities = info?.capabilities ?? [];
+  return {
+    name: connection.name,
+    site: connection.site,
+    address: connection.address,
+    reachable: connection.reachable,
+    cordoned: flags?.cordoned ?? false,
+    maintenance: flags?.maintenance ?? false,
+    load: info?.facts?.loadAverage[0] ?? 0,
+    agentVersion: info?.agentVersion ?? '',
+    capabilities: capabilities.filter((c) => c.available).map((c) => `${c.area}:${c.driver}`),
+    missingCapabilities: capabilities.filter((c) => !c.available).map((c) => `${c.area}: ${c.detail}`),
+    unreachableForSeconds:
+      connection.reachable || connection.unreachableSinceMs === 0 ? 0 : Math.max(0, Math.round((nowMs - connection.unreachableSinceMs) / 1000)),
+    error: connection.error,
+  };
+}
+
+/**
+ * Merges every node's view into one topology. Reachable nodes speak for themselves;
+ * an unreachable node's replicas are derived from what its peers see (role Unknown,
+ * disk DUnknown), and its VMs and announcements from its last report, marked stale.
+ */
+export function buildTopology(snapshot: ClusterSnapshot, nowMs: number = Date.now()): Topology {
+  const { cluster } = snapshot;
+  const nodes = snapshot.nodes.map((connection) => nodeEntry(connection, nowMs));
+
+  // Resources: own view from reachable nodes, then derived entries for the others.
+  const replicas = new Map<string, Map<string, TopologyReplica>>();
+  const resourceVm = new Map<string, string>();
+  const addReplica = (resource: string, replica: TopologyReplica): void => {
+    let byNode = replicas.get(resource);
+    if (!byNode) replicas.set(resource, (byNode = new Map()));
+    if (!byNode.has(replica.node) || byNode.get(replica.node)?.derived) byNode.set(replica.node, replica);
+  };
+  for (const connection of snapshot.nodes) {
+    if (!connection.reachable || !connection.state) continue;
+    for (const resource of connection.state.resources.values()) {
+      if (resource.vm) resourceVm.set(resource.name, resource.vm);
+      addReplica(resource.name, replicaFromOwnView(connection.name, resource));
+    }
+  }
+  const reachable = new Set(snapshot.nodes.filter((n) => n.reachable).map((n) => n.name));
+  for (const connection of snapshot.nodes) {
+    if (!connection.reachable || !connection.state) continue;
+    for (const resource of connection.state.resources.values()) {
+      for (const peer of resource.peers) {
+        if (!reachable.has(peer.node)) addReplica(resource.name, replicaFromPeerView(peer.node, peer));
+      }
+    }
+  }
+  // Resources only known from an unreachable node's last report.
+  for (const connection of snapshot.nodes) {
+    if (connection.reachable || !connection.state) continue;
+    for (const resource of connection.state.resources.values()) {
+      if (!replicas.has(resource.name)) {
+        if (resource.vm) resourceVm.set(resource.name, resource.vm);
+        addReplica(resource.name, { ...replicaFromOwnView(connection.name, resource), role: 'Unknown', disk: 'DUnknown', derived: true });
+      }
+    }
+  }
+  const resources: TopologyResource[] = [...replicas.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, byNode]) => {
+      const list = [...byNode.values()].sort((a, b) => Number(a.witness) - Number(b.witness) || a.node.localeCompare(b.node));
+      const diskful = list.filter((replica) => !replica.witness);
+      return {
+        name,
+        vm: resourceVm.get(name) ?? '',
+        replicas: list,
+        primaries: list.filter((replica) => replica.role === 'Primary').map((replica) => replica.node),
+        degraded: diskful.length < 2 || diskful.some((replica) => replica.disk !== 'UpToDate' || !replica.peerReachable),
+      };
+    });
+
+  // Announcements, from reachable nodes, plus stale ones of unreachable nodes.
+  const announcements: TopologyAnnouncement[] = [];
+  for (const connection of snapshot.nodes) {
+    if (!connection.state) continue;
+    for (const announcement of connection.state.announcements.values()) {
+      announcements.push({
+        prefix: announcement.prefix,
+        node: connection.name,
+        kind: announcement.kind === 'ANNOUNCEMENT_KIND_BGP' ? 'bgp' : 'vm',
+        vm: announcement.vm,
+      });
+    }
+  }
+  announcements.sort((a, b) => a.prefix.localeCompare(b.prefix) || a.node.localeCompare(b.node));
+
+  // VMs: one entry per name; the running definition wins over a stale or stopped one.
+  const vmEntries = new Map<string, { domain: Domain__Output; node: string; stale: boolean }[]>();
+  for (const connection of snapshot.nodes) {
+    if (!connection.state) continue;
+    for (const domain of connection.state.domains.values()) {
+      const list = vmEntries.get(domain.name) ?? [];
+      list.push({ domain, node: connection.name, stale: !connection.reachable });
+      vmEntries.set(domain.name, list);
+    }
+  }
+  const rank = (entry: { domain: Domain__Output; stale: boolean }): number =>
+    (entry.stale ? 2 : 0) + (vmState(entry.domain) === 'running' ? 0 : 1);
+  const vms: TopologyVm[] = [...vmEntries.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, list]) => {
+      const best = [...list].sort((a, b) => rank(a) - rank(b))[0] as (typeof list)[number];
+      const ip = best.domain.ip;
+      return {
+        name,
+        node: best.node,
+        state: best.stale ? 'unknown' : vmState(best.domain),
+        ip,
+        resource: best.domain.resources[0] ?? '',
+        priority: best.domain.priority,
+        runningOn: list.filter((entry) => !entry.stale && vmState(entry.domain) === 'running').map((entry) => entry.node),
+        announcedFrom: announcements.filter((a) => a.kind === 'vm' && a.prefix === `${ip}/32`).map((a) => a.node),
+        stale: best.stale,
+        migrating: best.domain.migrating,
+      };
+    });
+
+  // Backups: the newest snapshot per VM, from any node holding the repository.
+  const backupsByVm = new Map<string, { count: number; lastAtMs: number; lastSizeBytes: number; ids: Set<string> }>();
+  for (const connection of snapshot.nodes) {
+    if (!connection.state) continue;
+    for (const snap of connection.state.snapshots.values()) {
+      const entry = backupsByVm.get(snap.vm) ?? { count: 0, lastAtMs: 0, lastSizeBytes: 0, ids: new Set<string>() };
+      if (!entry.ids.has(snap.id)) {
+        entry.ids.add(snap.id);
+        entry.count += 1;
+        const at = Number(snap.timeUnixMs);
+        if (at > entry.lastAtMs) {
+          entry.lastAtMs = at;
+          entry.lastSizeBytes = Number(snap.sizeBytes);
+        }
+      }
+      backupsByVm.set(snap.vm, entry);
+    }
+  }
+  const backups: TopologyBackup[] = [...backupsByVm.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([vm, entry]) => ({ vm, snapshots: entry.count, lastAtMs: entry.lastAtMs, lastSizeBytes: entry.lastSizeBytes }));
+
+  const sites: TopologySite[] = cluster.sites.map((site) => ({
+    name: site.name,
+    kind: site.kind,
+    nodes: cluster.nodes.filter((node) => node.site === site.name).map((node) => node.name),
+  }));
+
+  const running = vms.filter((vm) => vm.state === 'running').length;
+  return {
+    cluster: cluster.name,
+    health: {
+      nodesUp: nodes.filter((node) => node.reachable).length,
+      nodesDown: nodes.filter((node) => !node.reachable).length,
+      vmsRunning: running,
+      vmsStopped: vms.length - running,
+      resourcesDegraded: resources.filter((resource) => resource.degraded).length,
+      resourcesTotal: resources.length,
+    },
+    sites,
+    nodes,
+    vms,
+    resources,
+    announcements,
+    backups,
+  };
+}
