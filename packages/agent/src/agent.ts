@@ -1,0 +1,129 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '@hvctl/common';
+import type { AgentConfig } from './config.js';
+import type { AgentContext } from './context.js';
+import { RealHostDriver } from './drivers/host/real.js';
+import { createSimDrivers } from './drivers/sim/drivers.js';
+import { SimHostDriver } from './drivers/sim/host.js';
+import type { SimNodeRecord } from './drivers/sim/records.js';
+import { SimWorld } from './drivers/sim/world.js';
+import type { Drivers } from './drivers/types.js';
+import { FlagStore } from './flags.js';
+import { EventHub, newEpoch } from './hub.js';
+import { RequestLedger } from './ledger.js';
+import { NodeInfoSource } from './node-info.js';
+import { bindServer, createServer } from './server.js';
+
+/** How often host facts are re-measured and published. */
+const FACTS_REFRESH_MS = 5000;
+
+export interface RunningAgent {
+  /** The gRPC port actually bound. */
+  readonly port: number;
+  /** The simulated link's port (sim mode). */
+  readonly linkPort: number;
+  readonly context: AgentContext;
+  /** Graceful stop: drains calls for up to `graceMs`, then closes everything. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+async function readRecord(path: string): Promise<SimNodeRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as SimNodeRecord;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** Builds, binds and starts an agent from its config. */
+export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
+  const sim = config.sim;
+  if (!sim) throw new Error('only simulated drivers are available in this version');
+  const flags = new FlagStore(join(config.stateDir, 'flags.json'));
+  await flags.load();
+
+  const statePath = join(config.stateDir, 'sim-state.json');
+  const persisted = await readRecord(statePath);
+  const seed = persisted ?? (sim.seed ? await readRecord(sim.seed) : undefined) ?? { resources: [], domains: [], announcements: [] };
+  const world = new SimWorld({
+    self: { name: config.node, site: config.site },
+    siteKind: sim.siteKind,
+    peers: sim.peers,
+    linkListen: sim.link,
+    record: seed,
+    restarted: persisted !== undefined,
+    statePath,
+    ...(sim.timing ? { timing: sim.timing } : {}),
+    ...(sim.peerTimeoutMs ? { peerTimeoutMs: sim.peerTimeoutMs } : {}),
+    logger: logger.child({ area: 'sim' }),
+  });
+  const drivers: Drivers = {
+    ...createSimDrivers(world, sim.repositoryNode, () => (flags.get().cordoned ? `it is cordoned (${flags.get().cordonReason || 'no reason given'})` : undefined)),
+    host: config.drivers.host === 'real' ? new RealHostDriver(FACTS_REFRESH_MS) : new SimHostDriver(world),
+  };
+
+  const epoch = newEpoch();
+  const nodeInfo = new NodeInfoSource({ name: config.node, site: config.site }, epoch, flags, drivers);
+  await nodeInfo.probe();
+  await nodeInfo.refreshFacts();
+  const linkPort = await world.start();
+
+  const [resources, domains, announcements, neighbors, snapshots] = await Promise.all([
+    drivers.drbd.list(),
+    drivers.kvm.list(),
+    drivers.routing.listAnnouncements(),
+    drivers.routing.listNeighbors(),
+    drivers.backup.localSnapshots(),
+  ]);
+  const hub = new EventHub({ node: nodeInfo.info(), resources, domains, announcements, neighbors, snapshots, log: [] }, { epoch });
+  const unwatch = world.watch((change) => hub.apply(change));
+
+  const factsTimer = setInterval(() => {
+    void nodeInfo.refreshFacts().then(() => hub.setNode(nodeInfo.info()));
+  }, FACTS_REFRESH_MS);
+  factsTimer.unref();
+
+  const context: AgentContext = {
+    identity: { name: config.node, site: config.site },
+    drivers,
+    hub,
+    ledger: new RequestLedger(),
+    flags,
+    nodeInfo,
+    logger,
+    heartbeatMs: config.heartbeatMs,
+  };
+  const agentServer = createServer({ ctx: context, faults: world });
+  let port: number;
+  try {
+    port = await bindServer(agentServer.server, config.listen);
+  } catch (error) {
+    await world.stop();
+    throw error;
+  }
+  agentServer.updateHealth();
+  logger.info({ port, linkPort, node: config.node }, 'agent started (simulated drivers)');
+
+  return {
+    port,
+    linkPort,
+    context,
+    stop: async (graceMs = 2000) => {
+      clearInterval(factsTimer);
+      unwatch();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          agentServer.server.forceShutdown();
+          resolve();
+        }, graceMs);
+        agentServer.server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await world.stop();
+    },
+  };
+}

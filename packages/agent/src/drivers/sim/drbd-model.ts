@@ -1,0 +1,144 @@
+import type { PeerConnection__Output, Resource__Output } from '@hvctl/proto';
+import type { PeerResourceState, SimResourceRecord } from './records.js';
+
+/** What this node knows about one peer of a resource right now. */
+export interface PeerInput {
+  /** The simulated link to the peer is up. */
+  readonly reachable: boolean;
+  /** The peer's last heartbeat entry for this resource (undefined if it has none). */
+  readonly state: PeerResourceState | undefined;
+  /** When the connection state last changed. */
+  readonly changedMs: number;
+}
+
+/** One connection of a resource as DRBD would report it. */
+export interface ConnectionView {
+  readonly node: string;
+  readonly connected: boolean;
+  readonly connectionState: 'Connected' | 'Connecting' | 'StandAlone';
+  readonly replicationState: 'Established' | 'SyncSource' | 'SyncTarget' | 'Off';
+  readonly peerRole: 'Primary' | 'Secondary' | 'Unknown';
+  readonly peerDisk: string;
+  readonly peerClient: boolean;
+  /** The peer has allow-two-primaries set. */
+  readonly peerAllowsTwoPrimaries: boolean;
+  /** Bytes the peer lacks (this node is the sync source for them). */
+  readonly mineAhead: number;
+  /** Bytes this node lacks (the peer is the sync source). */
+  readonly theirsAhead: number;
+}
+
+/** The connection of `record` to `peer`, from the local record and the peer's heartbeat. */
+export function connectionOf(self: string, record: SimResourceRecord, peer: { node: string; client: boolean }, input: PeerInput): ConnectionView {
+  const base = { node: peer.node, peerClient: peer.client, peerAllowsTwoPrimaries: false, mineAhead: record.outOfSync[peer.node] ?? 0, theirsAhead: 0 };
+  if (record.standAlone) {
+    return { ...base, connected: false, connectionState: 'StandAlone', replicationState: 'Off', peerRole: 'Unknown', peerDisk: 'DUnknown' };
+  }
+  const state = input.state;
+  if (!input.reachable || !state || state.standAlone) {
+    return { ...base, connected: false, connectionState: 'Connecting', replicationState: 'Off', peerRole: 'Unknown', peerDisk: 'DUnknown' };
+  }
+  const theirsAhead = state.outOfSync[self] ?? 0;
+  const diskless = record.client || state.client || record.disk === 'Diskless' || state.disk === 'Diskless';
+  let replicationState: ConnectionView['replicationState'] = 'Established';
+  let peerDisk: string = state.disk;
+  if (!diskless && base.mineAhead > 0) {
+    replicationState = 'SyncSource';
+    peerDisk = 'Inconsistent';
+  } else if (!diskless && theirsAhead > 0) {
+    replicationState = 'SyncTarget';
+  }
+  return {
+    ...base,
+    peerAllowsTwoPrimaries: state.allowTwoPrimaries,
+    theirsAhead,
+    connected: true,
+    connectionState: 'Connected',
+    replicationState,
+    peerRole: state.role,
+    peerDisk,
+  };
+}
+
+/**
+ * DRBD quorum with a diskless tie-breaker: a majority of the members, this node
+ * included, must be connected. A resource with a single peer and no witness has no quorum
+ * rule (always true), like DRBD with quorum off.
+ */
+export function hasQuorum(record: SimResourceRecord, connections: readonly ConnectionView[]): boolean {
+  const members = 1 + record.peers.length;
+  if (members < 3) return true;
+  const votes = 1 + connections.filter((connection) => connection.connected).length;
+  return votes * 2 > members;
+}
+
+/** Result of the handshake when a connection comes up. */
+export type Handshake = 'ok' | 'split-brain' | 'two-primaries';
+
+/**
+ * What DRBD decides when a connection is (re)established: two Primaries without
+ * allow-two-primaries on both sides refuse to connect; both sides holding changes the
+ * other lacks is a split brain (unless one side agreed to discard its data).
+ */
+export function handshake(self: string, record: SimResourceRecord, peer: string, state: PeerResourceState): Handshake {
+  if (record.client || state.client) return 'ok';
+  if (record.role === 'Primary' && state.role === 'Primary' && !(record.allowTwoPrimaries && state.allowTwoPrimaries)) {
+    return 'two-primaries';
+  }
+  const mine = record.outOfSync[peer] ?? 0;
+  const theirs = state.outOfSync[self] ?? 0;
+  if (mine > 0 && theirs > 0 && !record.discardMyData && !state.discardMyData) return 'split-brain';
+  return 'ok';
+}
+
+/** Why `drbdadm primary` would fail, or undefined when it would succeed. */
+export function promoteRefusal(record: SimResourceRecord, connections: readonly ConnectionView[], force: boolean): string | undefined {
+  if (record.client || record.disk === 'Diskless' || record.disk === 'Failed') {
+    return `${record.name} has no local disk here (${record.disk}); a diskless node cannot hold the VM's data`;
+  }
+  const otherPrimary = connections.find((connection) => connection.connected && connection.peerRole === 'Primary');
+  if (otherPrimary && !(record.allowTwoPrimaries && otherPrimary.peerAllowsTwoPrimaries)) {
+    return `${otherPrimary.node} is Primary for ${record.name} and two primaries are not allowed (drbdadm exit 11: State change failed: Multiple primaries not allowed by config)`;
+  }
+  if (record.disk !== 'UpToDate' && !force) {
+    return `${record.name} has no UpToDate data here (disk ${record.disk}); drbdadm exit 17: Need access to UpToDate data. Only --force promotes it, and then this copy wins over the peer's`;
+  }
+  if (!hasQuorum(record, connections) && !force) {
+    return `${record.name} has no quorum here (the peer and the witness are unreachable); promoting could split the brain. Only --force overrides this`;
+  }
+  return undefined;
+}
+
+/** The Resource message for a record and its connections. */
+export function resourceView(record: SimResourceRecord, connections: readonly ConnectionView[], inputs: ReadonlyMap<string, PeerInput>, resyncBytesPerSecond: number): Resource__Output {
+  const peers: PeerConnection__Output[] = connections.map((connection) => {
+    const syncing = connection.replicationState === 'SyncSource' || connection.replicationState === 'SyncTarget';
+    const remaining = connection.replicationState === 'SyncTarget' ? connection.theirsAhead : connection.mineAhead;
+    const percentInSync = record.sizeBytes > 0 ? Math.max(0, Math.min(100, 100 * (1 - remaining / record.sizeBytes))) : 100;
+    return {
+      node: connection.node,
+      connectionState: connection.connectionState,
+      peerRole: connection.peerRole,
+      peerDiskState: connection.peerDisk,
+      replicationState: connection.replicationState,
+      outOfSyncBytes: connection.mineAhead,
+      syncPercent: syncing ? Math.floor(percentInSync * 100) / 100 : 0,
+      syncEtaSeconds: syncing && resyncBytesPerSecond > 0 ? Math.ceil(remaining / resyncBytesPerSecond) : 0,
+      peerClient: connection.peerClient,
+      connectionChangedUnixMs: inputs.get(connection.node)?.changedMs ?? 0,
+    };
+  });
+  return {
+    name: record.name,
+    role: record.role,
+    diskState: record.disk,
+    quorum: hasQuorum(record, connections),
+    allowTwoPrimaries: record.allowTwoPrimaries,
+    protocol: record.protocol,
+    sizeBytes: record.sizeBytes,
+    minor: record.minor,
+    client: record.client,
+    peers,
+    vm: record.vm,
+  };
+}

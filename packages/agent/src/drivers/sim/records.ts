@@ -1,0 +1,74 @@
+import type { AnnouncementKind, Snapshot__Output } from '@hvctl/proto';
+
+/** DRBD disk states the simulation uses (a subset of drbd_strings.c). */
+export type SimDiskState = 'UpToDate' | 'Outdated' | 'Inconsistent' | 'Diskless' | 'Failed';
+
+/** One DRBD resource on this node: what DRBD's metadata and config would hold. */
+export interface SimResourceRecord {
+  name: string;
+  vm: string;
+  minor: number;
+  sizeBytes: number;
+  protocol: 'A' | 'B' | 'C';
+  role: 'Primary' | 'Secondary';
+  disk: SimDiskState;
+  /** Intentionally diskless member (the witness). */
+  client: boolean;
+  allowTwoPrimaries: boolean;
+  /** No connection attempts (after `disconnect`, a split brain or a refused handshake). */
+  standAlone: boolean;
+  standAloneReason: '' | 'disconnect' | 'split-brain' | 'two-primaries';
+  /** Set by `connect --discard-my-data`: this node gives up its changes on the next handshake. */
+  discardMyData: boolean;
+  peers: { node: string; client: boolean }[];
+  /** Bytes each peer lacks (DRBD's bitmap per peer). */
+  outOfSync: Record<string, number>;
+}
+
+/** One libvirt domain defined on this node. */
+export interface SimDomainRecord {
+  name: string;
+  vcpus: number;
+  memoryBytes: number;
+  ip: string;
+  resources: string[];
+  priority: number;
+  state: 'running' | 'paused' | 'shutdown' | 'shut off' | 'crashed';
+  reason: string;
+  changedMs: number;
+}
+
+export interface SimAnnouncementRecord {
+  prefix: string;
+  kind: AnnouncementKind & string;
+  vm: string;
+  sinceMs: number;
+}
+
+/** Everything a simulated node persists; also the seed format `lab up` writes. */
+export interface SimNodeRecord {
+  resources: SimResourceRecord[];
+  domains: SimDomainRecord[];
+  announcements: SimAnnouncementRecord[];
+  /** Present on the node that holds the backup repository (the `bak` site). */
+  repository?: { snapshots: Snapshot__Output[] };
+}
+
+/** What a node tells its peers about one resource in every heartbeat. */
+export interface PeerResourceState {
+  role: 'Primary' | 'Secondary';
+  disk: SimDiskState;
+  client: boolean;
+  allowTwoPrimaries: boolean;
+  standAlone: boolean;
+  discardMyData: boolean;
+  /** Bytes each of its peers lacks, by peer name. */
+  outOfSync: Record<string, number>;
+}
+
+/** The heartbeat body a node sends its peers. */
+export interface PeerHeartbeat {
+  site: string;
+  resources: Record<string, PeerResourceState>;
+  announcements: { prefix: string; kind: string; vm: string }[];
+}

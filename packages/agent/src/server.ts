@@ -1,0 +1,88 @@
+import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, type ServingStatusMap } from 'grpc-health-check';
+import { HVCTL_V1_SERVICES, LAB_FAULTS_SERVICE, loadProtos } from '@hvctl/proto';
+import type { AgentContext } from './context.js';
+import type { Area } from './drivers/types.js';
+import { backupService } from './services/backup.js';
+import { drbdService } from './services/drbd.js';
+import { eventsService } from './services/events.js';
+import { faultsService, type FaultTarget } from './services/faults.js';
+import { kvmService } from './services/kvm.js';
+import { nodeService } from './services/node.js';
+import { routingService } from './services/routing.js';
+
+export interface ServerDeps {
+  readonly ctx: AgentContext;
+  /** Only for simulated agents: the lab's fault injection. Never set in real mode. */
+  readonly faults?: FaultTarget;
+}
+
+export interface AgentServer {
+  readonly server: grpc.Server;
+  readonly health: HealthImplementation;
+  /** Sets each service's health from the driver probes (SERVING when its tool works). */
+  updateHealth(): void;
+}
+
+/** Which driver area each service depends on; services without one are always SERVING. */
+const SERVICE_AREA: Record<(typeof HVCTL_V1_SERVICES)[number], Area | undefined> = {
+  'hvctl.v1.NodeService': undefined,
+  'hvctl.v1.EventsService': undefined,
+  'hvctl.v1.DrbdService': 'drbd',
+  'hvctl.v1.KvmService': 'kvm',
+  'hvctl.v1.RoutingService': 'routing',
+  'hvctl.v1.BackupService': 'backup',
+};
+
+export const SERVER_OPTIONS: grpc.ServerOptions = {
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 2_000,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+  'grpc.max_receive_message_length': 4 * 1024 * 1024,
+};
+
+/**
+ * Builds the agent's gRPC server, unbound: every hvctl.v1 service, standard health
+ * (NOT_SERVING until updateHealth runs) and reflection limited to hvctl's own services.
+ */
+export function createServer(deps: ServerDeps): AgentServer {
+  const { ctx } = deps;
+  const { v1, labV1, definition } = loadProtos();
+  const server = new grpc.Server(SERVER_OPTIONS);
+  server.addService(v1.NodeService.service, nodeService(ctx));
+  server.addService(v1.DrbdService.service, drbdService(ctx));
+  server.addService(v1.KvmService.service, kvmService(ctx));
+  server.addService(v1.RoutingService.service, routingService(ctx));
+  server.addService(v1.BackupService.service, backupService(ctx));
+  server.addService(v1.EventsService.service, eventsService(ctx));
+  if (deps.faults) server.addService(labV1.FaultsService.service, faultsService(ctx.logger, deps.faults));
+
+  const initial: ServingStatusMap = { '': 'NOT_SERVING' };
+  for (const service of HVCTL_V1_SERVICES) initial[service] = 'NOT_SERVING';
+  const health = new HealthImplementation(initial);
+  health.addToServer(server);
+
+  new ReflectionService(definition, { services: [...HVCTL_V1_SERVICES] }).addToServer(server);
+
+  return {
+    server,
+    health,
+    updateHealth: () => {
+      for (const service of HVCTL_V1_SERVICES) {
+        const area = SERVICE_AREA[service];
+        health.setStatus(service, area === undefined || ctx.nodeInfo.available(area) ? 'SERVING' : 'NOT_SERVING');
+      }
+      if (deps.faults) health.setStatus(LAB_FAULTS_SERVICE, 'SERVING');
+      health.setStatus('', 'SERVING');
+    },
+  };
+}
+
+/** Binds a server; resolves with the port actually bound (useful with port 0). */
+export function bindServer(server: grpc.Server, address: string, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, credentials, (error, port) => (error ? reject(error) : resolve(port)));
+  });
+}

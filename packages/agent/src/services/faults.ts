@@ -1,0 +1,36 @@
+import type { FaultsServiceHandlers } from '@hvctl/proto';
+import { invalidArgument, validateNodeName, validateResourceName, type Logger } from '@hvctl/common';
+import { unary } from './handler.js';
+
+/** What the lab can break in a simulated node. Implemented by the simulation only. */
+export interface FaultTarget {
+  setPartition(unreachableSites: readonly string[]): readonly string[];
+  failDisk(resource: string): void;
+  setLinkDelay(delayMs: number): void;
+  failMigrations(count: number): void;
+}
+
+const MAX_DELAY_MS = 60_000;
+
+/** hvctl.lab.v1.FaultsService: fault injection, registered only with simulated drivers. */
+export function faultsService(logger: Logger, target: FaultTarget): FaultsServiceHandlers {
+  return {
+    SetPartition: unary(logger, 'SetPartition', async (request) => ({
+      unreachableSites: [...target.setPartition(request.unreachableSites.map((site) => validateNodeName(site, 'site')))],
+    })),
+    FailDisk: unary(logger, 'FailDisk', async (request) => {
+      target.failDisk(validateResourceName(request.resource, 'resource'));
+      return {};
+    }),
+    SetLinkDelay: unary(logger, 'SetLinkDelay', async (request) => {
+      if (request.delayMs > MAX_DELAY_MS) throw invalidArgument(`delay_ms must be at most ${MAX_DELAY_MS}`);
+      target.setLinkDelay(request.delayMs);
+      return {};
+    }),
+    FailMigrations: unary(logger, 'FailMigrations', async (request) => {
+      if (request.count > 1000) throw invalidArgument('count must be at most 1000');
+      target.failMigrations(request.count);
+      return {};
+    }),
+  };
+}

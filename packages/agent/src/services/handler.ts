@@ -1,0 +1,36 @@
+import type * as grpc from '@grpc/grpc-js';
+import { toServiceError, type Logger } from '@hvctl/common';
+
+/**
+ * Wraps an async unary implementation: the one place where thrown errors become gRPC
+ * statuses (domain errors keep theirs; anything else is INTERNAL and logged).
+ */
+export function unary<Req, Res>(
+  logger: Logger,
+  method: string,
+  implementation: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    implementation(call.request, call).then(
+      (response) => callback(null, response),
+      (error: unknown) => callback(toServiceError(error, (cause) => logger.error({ err: cause, method }, 'unexpected error'))),
+    );
+  };
+}
+
+/** Wraps an async server-streaming implementation the same way. */
+export function serverStream<Req, Res>(
+  logger: Logger,
+  method: string,
+  implementation: (request: Req, call: grpc.ServerWritableStream<Req, Res>) => Promise<void>,
+): grpc.handleServerStreamingCall<Req, Res> {
+  return (call) => {
+    implementation(call.request, call).then(
+      () => call.end(),
+      (error: unknown) => {
+        if (call.cancelled) return;
+        call.destroy(toServiceError(error, (cause) => logger.error({ err: cause, method }, 'unexpected error')) as grpc.ServiceError);
+      },
+    );
+  };
+}

@@ -1,0 +1,72 @@
+import type { Domain__Output, KvmServiceHandlers, MigrateResponse } from '@hvctl/proto';
+import { failedPrecondition, invalidArgument, notFound, validateNodeName, validateRequestId, validateResourceName } from '@hvctl/common';
+import type { AgentContext } from '../context.js';
+import { serverStream, unary } from './handler.js';
+
+const DEFAULT_SHUTDOWN_SECONDS = 60;
+const MAX_SHUTDOWN_SECONDS = 600;
+
+/** hvctl.v1.KvmService: the node's domains. */
+export function kvmService(ctx: AgentContext): KvmServiceHandlers {
+  const { logger, ledger, drivers, flags, identity } = ctx;
+  const find = async (name: string): Promise<Domain__Output> => {
+    const domain = (await drivers.kvm.list()).find((candidate) => candidate.name === name);
+    if (!domain) throw notFound(`domain "${name}" is not defined on ${identity.name}`);
+    return domain;
+  };
+
+  return {
+    ListDomains: unary(logger, 'ListDomains', async () => ({
+      domains: [...(await drivers.kvm.list())].sort((a, b) => a.name.localeCompare(b.name)),
+    })),
+    GetDomain: unary(logger, 'GetDomain', async (request) => ({ domain: await find(validateResourceName(request.name)) })),
+    Start: unary(logger, 'Start', (request) => {
+      const name = validateResourceName(request.name);
+      return ledger.once('Start', validateRequestId(request.requestId), async () => {
+        const domain = await find(name);
+        if (flags.get().cordoned && domain.state !== 'DOMAIN_STATE_RUNNING') {
+          throw failedPrecondition(`${identity.name} is cordoned: no VMs may be started here`, {
+            nextSteps: [`uncordon ${identity.name}, or start ${name} on its peer`],
+          });
+        }
+        return { domain: await drivers.kvm.start(name) };
+      });
+    }),
+    Shutdown: unary(logger, 'Shutdown', (request) => {
+      const name = validateResourceName(request.name);
+      if (request.timeoutSeconds > MAX_SHUTDOWN_SECONDS) {
+        throw invalidArgument(`timeout_seconds ${request.timeoutSeconds} is above the limit of ${MAX_SHUTDOWN_SECONDS}`);
+      }
+      return ledger.once('Shutdown', validateRequestId(request.requestId), async () => {
+        await find(name);
+        const seconds = request.timeoutSeconds || DEFAULT_SHUTDOWN_SECONDS;
+        return { domain: await drivers.kvm.shutdown(name, seconds * 1000) };
+      });
+    }),
+    Destroy: unary(logger, 'Destroy', (request) => {
+      const name = validateResourceName(request.name);
+      return ledger.once('Destroy', validateRequestId(request.requestId), async () => {
+        await find(name);
+        return { domain: await drivers.kvm.destroy(name) };
+      });
+    }),
+    Migrate: serverStream(logger, 'Migrate', async (request, call) => {
+      const name = validateResourceName(request.name);
+      const target = validateNodeName(request.targetNode, 'target_node');
+      if (target === identity.name) throw invalidArgument(`target_node is ${target}, the node the domain is on`);
+      const send = (message: MigrateResponse): void => {
+        if (!call.cancelled) call.write(message);
+      };
+      const done = await ledger.stream<Domain__Output, MigrateResponse>(
+        'Migrate',
+        validateRequestId(request.requestId),
+        async (emit) => {
+          await find(name);
+          return drivers.kvm.migrate(name, { targetNode: target, onProgress: (progress) => emit({ progress }) });
+        },
+        send,
+      );
+      send({ done });
+    }),
+  };
+}

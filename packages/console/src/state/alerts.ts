@@ -1,0 +1,60 @@
+import type { Topology } from '@hvctl/common';
+
+/**
+ * Something the operator must look at now. `bad` alerts are safety invariants that look
+ * broken (MISSION.md "Safety invariants") or nodes that are down; `warn` alerts are
+ * states that are legal but temporary (two primaries inside a live migration).
+ */
+export interface Alert {
+  readonly level: 'bad' | 'warn';
+  /** The row the alert is about (`node:msk-1`, `vm:web-1`), to jump to it. */
+  readonly target: string;
+  readonly message: string;
+}
+
+/** Checks a topology for down nodes and broken invariants; pure, ordered by severity. */
+export function findAlerts(topology: Topology): readonly Alert[] {
+  const alerts: Alert[] = [];
+  const reachable = new Set(topology.nodes.filter((node) => node.reachable).map((node) => node.name));
+  const vmByName = new Map(topology.vms.map((vm) => [vm.name, vm]));
+
+  for (const node of topology.nodes) {
+    if (!node.reachable) alerts.push({ level: 'bad', target: `node:${node.name}`, message: `${node.name} unreachable` });
+  }
+
+  // Invariant 1: never two Primaries, except inside a live migration that allowed it.
+  for (const resource of topology.resources) {
+    if (resource.primaries.length < 2) continue;
+    const vm = vmByName.get(resource.vm);
+    const allowed =
+      vm?.migrating === true &&
+      resource.replicas.filter((replica) => replica.role === 'Primary').every((replica) => replica.allowTwoPrimaries);
+    alerts.push({
+      level: allowed ? 'warn' : 'bad',
+      target: vm ? `vm:${vm.name}` : `resource:${resource.name}`,
+      message: `${resource.name} Primary on ${resource.primaries.join(' and ')}${allowed ? ' (live migration)' : ''}`,
+    });
+  }
+
+  // Invariant 4: at least one UpToDate replica (derived entries of unreachable nodes are unknown, not lost).
+  for (const resource of topology.resources) {
+    const diskful = resource.replicas.filter((replica) => !replica.witness);
+    if (diskful.length > 0 && !diskful.some((replica) => replica.disk === 'UpToDate' || replica.derived)) {
+      alerts.push({ level: 'bad', target: resource.vm ? `vm:${resource.vm}` : `resource:${resource.name}`, message: `${resource.name} has no UpToDate replica` });
+    }
+  }
+
+  for (const vm of topology.vms) {
+    // Invariant 2: a VM never runs on two nodes.
+    if (vm.runningOn.length > 1) {
+      alerts.push({ level: 'bad', target: `vm:${vm.name}`, message: `${vm.name} running on ${vm.runningOn.join(' and ')}` });
+    }
+    // Invariant 3: a VM's /32 is announced only from where it runs (stale announcements of unreachable nodes excluded).
+    const liveAnnouncers = vm.announcedFrom.filter((node) => reachable.has(node));
+    const wrong = vm.runningOn.length > 0 ? liveAnnouncers.filter((node) => !vm.runningOn.includes(node)) : [];
+    if (wrong.length > 0) {
+      alerts.push({ level: 'bad', target: `vm:${vm.name}`, message: `${vm.name} /32 announced from ${wrong.join(', ')} but runs on ${vm.runningOn.join(', ')}` });
+    }
+  }
+  return alerts.sort((a, b) => Number(a.level === 'warn') - Number(b.level === 'warn'));
+}

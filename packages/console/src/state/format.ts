@@ -1,0 +1,135 @@
+import type { TopologyReplica, TopologyResource } from '@hvctl/common';
+
+/**
+ * How a piece of text should look, independent of the terminal library: the UI maps
+ * tones to colours (see ui/components/Line.tsx), tests compare plain text.
+ */
+export type Tone = 'normal' | 'ok' | 'warn' | 'bad' | 'muted' | 'accent' | 'info';
+
+/** A run of text with one look. */
+export interface Segment {
+  readonly text: string;
+  readonly tone?: Tone;
+  readonly bold?: boolean;
+}
+
+/** One line of a pane; `muted` greys the whole line (last-known data of an unreachable node). */
+export interface Line {
+  readonly segments: readonly Segment[];
+  readonly muted?: boolean;
+}
+
+export const seg = (text: string, tone: Tone = 'normal', bold = false): Segment => (bold ? { text, tone, bold } : { text, tone });
+
+export const lineText = (line: Line): string => line.segments.map((segment) => segment.text).join('');
+
+/** Compact duration: 42s, 5m12s, 3h04m, 12d03h. */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86_400)}d${String(Math.floor((s % 86_400) / 3600)).padStart(2, '0')}h`;
+}
+
+/** "3h04m ago" for a Unix-ms timestamp; "never" for 0. */
+export function formatAge(atMs: number, nowMs: number): string {
+  if (!atMs) return 'never';
+  return `${formatDuration((nowMs - atMs) / 1000)} ago`;
+}
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+/** Binary units, one decimal above KiB: 0 B, 512 B, 1.5 GiB. */
+export function formatBytes(bytes: number): string {
+  let value = Math.max(0, bytes);
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} ${UNITS[0]}` : `${value.toFixed(1)} ${UNITS[unit]}`;
+}
+
+/** Wall-clock time of day, HH:MM:SS (local time). */
+export function formatClock(atMs: number): string {
+  const date = new Date(atMs);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+}
+
+/** One-letter DRBD role: P(rimary), S(econdary), ? (unknown), W (diskless witness). */
+export function roleLetter(replica: TopologyReplica): string {
+  if (replica.witness) return 'W';
+  if (replica.role === 'Primary') return 'P';
+  if (replica.role === 'Secondary') return 'S';
+  return '?';
+}
+
+/** Diskful replicas first (the witness last), as topology already sorts them. */
+export const diskful = (resource: TopologyResource): readonly TopologyReplica[] => resource.replicas.filter((replica) => !replica.witness);
+
+/** "P msk-1 / S spb-1": the role of every diskful replica. */
+export function rolesSummary(resource: TopologyResource): string {
+  return diskful(resource)
+    .map((replica) => `${roleLetter(replica)} ${replica.node}`)
+    .join(' / ');
+}
+
+const isSyncing = (replica: TopologyReplica): boolean => replica.replication.startsWith('Sync') || replica.replication.startsWith('PausedSync');
+
+/**
+ * The disk/replication state of a resource in one phrase, and how it looks:
+ * `UpToDate/Established` (ok), `SyncTarget 42%` (warn), `Outdated/Off` (bad).
+ */
+export function replicationSummary(resource: TopologyResource): Segment {
+  const replicas = diskful(resource);
+  const syncing = replicas.filter(isSyncing);
+  if (syncing.length > 0) {
+    const target = syncing.find((replica) => replica.replication.endsWith('SyncTarget')) ?? syncing[0];
+    const percent = Math.max(...syncing.map((replica) => replica.syncPercent));
+    return seg(`${target?.replication ?? 'Sync'} ${Math.floor(percent)}%`, 'warn');
+  }
+  if (replicas.length === 0) return seg('no diskful replica', 'bad');
+  // The worst disk, and the replication state of the replica that has it (or the Primary's).
+  const worst = replicas.find((replica) => replica.disk !== 'UpToDate') ?? replicas.find((replica) => replica.role === 'Primary') ?? replicas[0];
+  const reference = worst && worst.derived ? (replicas.find((replica) => !replica.derived) ?? worst) : worst;
+  const disk = worst?.disk ?? 'DUnknown';
+  const replication = reference?.replication ?? 'Off';
+  const tone: Tone = resource.degraded ? (replicas.some((replica) => replica.disk === 'UpToDate') ? 'warn' : 'bad') : 'ok';
+  return seg(`${disk}/${replication}`, tone);
+}
+
+/** Pads or cuts text to exactly `width` columns (cut text ends with an ellipsis). */
+export function fit(text: string, width: number): string {
+  if (width <= 0) return '';
+  const chars = [...text];
+  if (chars.length <= width) return text + ' '.repeat(width - chars.length);
+  return width === 1 ? '…' : chars.slice(0, width - 1).join('') + '…';
+}
+
+/** Cuts text to at most `width` columns, without padding. */
+export function clip(text: string, width: number): string {
+  const chars = [...text];
+  if (chars.length <= width) return text;
+  if (width <= 0) return '';
+  return width === 1 ? '…' : chars.slice(0, width - 1).join('') + '…';
+}
+
+/** Cuts a line's segments so that the whole line is at most `width` columns. */
+export function clipLine(line: Line, width: number): Line {
+  let left = width;
+  const segments: Segment[] = [];
+  for (const segment of line.segments) {
+    if (left <= 0) break;
+    const length = [...segment.text].length;
+    if (length <= left) {
+      segments.push(segment);
+      left -= length;
+    } else {
+      segments.push({ ...segment, text: clip(segment.text, left) });
+      left = 0;
+    }
+  }
+  return { ...line, segments };
+}
