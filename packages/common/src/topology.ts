@@ -98,7 +98,10 @@ export interface TopologyHealth {
   readonly nodesUp: number;
   readonly nodesDown: number;
   readonly vmsRunning: number;
+  /** VMs defined but not running anywhere visible. */
   readonly vmsStopped: number;
+  /** VMs whose state is unknown because the node that may run them is unreachable. */
+  readonly vmsUnknown: number;
   readonly resourcesDegraded: number;
   readonly resourcesTotal: number;
 }
@@ -274,18 +277,28 @@ export function buildTopology(snapshot: ClusterSnapshot, nowMs: number = Date.no
   const vms: TopologyVm[] = [...vmEntries.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([name, list]) => {
-      const best = [...list].sort((a, b) => rank(a) - rank(b))[0] as (typeof list)[number];
+      // Running beats stopped beats stale; among equals, the most recent state change wins
+      // (the node that last ran a stopped VM, rather than its idle standby definition).
+      const best = [...list].sort(
+        (a, b) => rank(a) - rank(b) || Number(b.domain.stateChangedUnixMs) - Number(a.domain.stateChangedUnixMs),
+      )[0] as (typeof list)[number];
       const ip = best.domain.ip;
+      const resourceName = best.domain.resources[0] ?? '';
+      // Not running anywhere we can see, but a replica sits on an unreachable node: it may run there.
+      const hidden =
+        best.stale || vmState(best.domain) === 'running'
+          ? undefined
+          : resources.find((r) => r.name === resourceName)?.replicas.find((replica) => replica.derived && !replica.witness);
       return {
         name,
-        node: best.node,
-        state: best.stale ? 'unknown' : vmState(best.domain),
+        node: hidden?.node ?? best.node,
+        state: best.stale || hidden ? 'unknown' : vmState(best.domain),
         ip,
-        resource: best.domain.resources[0] ?? '',
+        resource: resourceName,
         priority: best.domain.priority,
         runningOn: list.filter((entry) => !entry.stale && vmState(entry.domain) === 'running').map((entry) => entry.node),
         announcedFrom: announcements.filter((a) => a.kind === 'vm' && a.prefix === `${ip}/32`).map((a) => a.node),
-        stale: best.stale,
+        stale: best.stale || hidden !== undefined,
         migrating: best.domain.migrating,
       };
     });
@@ -325,7 +338,8 @@ export function buildTopology(snapshot: ClusterSnapshot, nowMs: number = Date.no
       nodesUp: nodes.filter((node) => node.reachable).length,
       nodesDown: nodes.filter((node) => !node.reachable).length,
       vmsRunning: running,
-      vmsStopped: vms.length - running,
+      vmsStopped: vms.filter((vm) => vm.state !== 'running' && vm.state !== 'unknown').length,
+      vmsUnknown: vms.filter((vm) => vm.state === 'unknown').length,
       resourcesDegraded: resources.filter((resource) => resource.degraded).length,
       resourcesTotal: resources.length,
     },

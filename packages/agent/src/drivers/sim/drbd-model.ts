@@ -9,6 +9,8 @@ export interface PeerInput {
   readonly state: PeerResourceState | undefined;
   /** When the connection state last changed. */
   readonly changedMs: number;
+  /** Bytes the running resync had to copy when it started (0 when not syncing). */
+  readonly syncTotalBytes: number;
 }
 
 /** One connection of a resource as DRBD would report it. */
@@ -114,7 +116,8 @@ export function resourceView(record: SimResourceRecord, connections: readonly Co
   const peers: PeerConnection__Output[] = connections.map((connection) => {
     const syncing = connection.replicationState === 'SyncSource' || connection.replicationState === 'SyncTarget';
     const remaining = connection.replicationState === 'SyncTarget' ? connection.theirsAhead : connection.mineAhead;
-    const percentInSync = record.sizeBytes > 0 ? Math.max(0, Math.min(100, 100 * (1 - remaining / record.sizeBytes))) : 100;
+    const total = Math.max(inputs.get(connection.node)?.syncTotalBytes ?? 0, remaining);
+    const done = total > 0 ? Math.max(0, Math.min(100, 100 * (1 - remaining / total))) : 100;
     return {
       node: connection.node,
       connectionState: connection.connectionState,
@@ -122,7 +125,7 @@ export function resourceView(record: SimResourceRecord, connections: readonly Co
       peerDiskState: connection.peerDisk,
       replicationState: connection.replicationState,
       outOfSyncBytes: connection.mineAhead,
-      syncPercent: syncing ? Math.floor(percentInSync * 100) / 100 : 0,
+      syncPercent: syncing ? Math.floor(done * 100) / 100 : 0,
       syncEtaSeconds: syncing && resyncBytesPerSecond > 0 ? Math.ceil(remaining / resyncBytesPerSecond) : 0,
       peerClient: connection.peerClient,
       connectionChangedUnixMs: inputs.get(connection.node)?.changedMs ?? 0,

@@ -160,8 +160,8 @@ export class SimNet {
   }
 
   private dial(link: PeerLink): void {
-    if (this.stopped || this.blockedSites.has(link.peer.site)) return;
     link.dialTimer = undefined;
+    if (this.stopped || this.blockedSites.has(link.peer.site)) return;
     const [host, port] = splitAddress(link.peer.address);
     const socket = createConnection({ host, port: Number(port) });
     socket.setNoDelay(true);

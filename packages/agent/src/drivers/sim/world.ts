@@ -60,6 +60,8 @@ export class SimWorld implements FaultTarget {
   private readonly connectionChangedMs = new Map<string, number>();
   private readonly lastConnections = new Map<string, ConnectionView['connectionState']>();
   private readonly peerChangedMs = new Map<string, number>();
+  /** Bytes to resync when the running resync (resource/peer) started, for its progress. */
+  private readonly syncTotals = new Map<string, number>();
   /** Connections (resource/peer) whose handshake has run since they came up. */
   private readonly handshaken = new Set<string>();
   private readonly emitted = new Map<string, string>();
@@ -360,14 +362,20 @@ export class SimWorld implements FaultTarget {
         domain.changedMs = Date.now();
       }
     }
+    // The routing config is rebuilt at boot: a VM's /32 is announced only where it runs.
+    const withdrawn = [...this.announcements.values()].filter((a) => a.kind === 'ANNOUNCEMENT_KIND_VM');
+    for (const announcement of withdrawn) this.announcements.delete(announcement.prefix);
+    if (withdrawn.length) this.log('warn', 'routing', `not announcing the /32 of VMs that no longer run here: ${withdrawn.map((a) => a.prefix).join(', ')}`);
     this.log('warn', 'node', `restarted after a crash: DRBD resources are Secondary${stopped.length ? `; VMs found stopped: ${stopped.join(', ')}` : ''}`);
   }
 
   private peerInput(record: SimResourceRecord, peer: string): PeerInput {
+    const key = `${record.name}/${peer}`;
     return {
       reachable: this.net.reachable(peer),
       state: this.peerStates.get(peer)?.resources[record.name],
-      changedMs: this.connectionChangedMs.get(`${record.name}/${peer}`) ?? 0,
+      changedMs: this.connectionChangedMs.get(key) ?? 0,
+      syncTotalBytes: this.syncTotals.get(key) ?? 0,
     };
   }
 
@@ -476,6 +484,7 @@ export class SimWorld implements FaultTarget {
       const view = this.resourceView(record);
       for (const peer of view.peers) {
         const key = `${record.name}/${peer.node}`;
+        this.trackSync(key, peer.replicationState, record, peer.node);
         if (this.lastConnections.get(key) !== peer.connectionState) {
           this.lastConnections.set(key, peer.connectionState as ConnectionView['connectionState']);
           this.connectionChangedMs.set(key, Date.now());
@@ -514,6 +523,17 @@ export class SimWorld implements FaultTarget {
     }
     this.pendingLogs = [];
     for (const change of changes) for (const listener of this.listeners) listener(change);
+  }
+
+  /** Remembers how much a resync had to copy when it started (the base of its progress). */
+  private trackSync(key: string, replication: string, record: SimResourceRecord, peer: string): void {
+    if (replication !== 'SyncSource' && replication !== 'SyncTarget') {
+      this.syncTotals.delete(key);
+      return;
+    }
+    const remaining =
+      replication === 'SyncSource' ? (record.outOfSync[peer] ?? 0) : (this.peerStates.get(peer)?.resources[record.name]?.outOfSync[this.name] ?? 0);
+    this.syncTotals.set(key, Math.max(this.syncTotals.get(key) ?? 0, remaining));
   }
 
   /** Persists the state soon (coalescing bursts of changes). */

@@ -1,0 +1,149 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { validateNodeName, validateResourceName } from '@hvctl/common';
+import { labCut, labDown, labFailDisk, labFailMigrations, labHeal, labKill, labRestart, labSlow, labStatus, labUp } from '../lab/lab.js';
+import { labClusterPath, labDir } from '../lab/state.js';
+import { table } from './format.js';
+
+const integer = (min: number, max: number) => (value: string): number => {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < min || parsed > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+  return parsed;
+};
+
+const name = (value: string): string => validateNodeName(value);
+
+export interface LabUpActionOptions {
+  readonly dir?: string;
+  readonly vms: number;
+  readonly detach?: boolean;
+  readonly console: boolean;
+}
+
+/**
+ * `hvctl lab ...`: the embedded lab. `openConsole` runs the TUI against the lab's
+ * cluster file and resolves when the operator quits.
+ */
+export function labCommand(openConsole: (clusterFile: string) => Promise<void>): Command {
+  const lab = new Command('lab').description('Run a simulated five-node, three-site cluster on this machine (msk-1 msk-2 spb-1 spb-2 bak-1).');
+  const dirOption = ['--dir <dir>', 'lab directory (default: $HVCTL_LAB_DIR or ~/.local/state/hvctl/lab)'] as const;
+
+  lab
+    .command('up')
+    .description('Start the lab agents; without --detach, open the console and stop the lab when it quits.')
+    .option(...dirOption)
+    .option('--vms <n>', 'number of VMs, spread over the msk and spb nodes', integer(0, 2000), 12)
+    .option('--detach', 'start the agents in the background and return')
+    .option('--no-console', 'stay in the foreground without the console; Ctrl-C stops the lab')
+    .addHelpText('after', '\nExamples:\n  hvctl lab up                 # start and open the console; q stops the lab\n  hvctl lab up --detach        # start in the background\n  hvctl lab up --vms 40 --dir /tmp/lab')
+    .action(async (options: LabUpActionOptions) => {
+      const dir = labDir(options.dir);
+      const onProgress = (line: string): void => {
+        if (options.console && !options.detach) return;
+        console.error(line);
+      };
+      if (options.console && !options.detach) process.stderr.write(`starting the lab in ${dir} ...\n`);
+      await labUp({ dir, vms: options.vms, onProgress });
+      if (options.detach) {
+        console.log(`lab running in ${dir}\ncluster file: ${labClusterPath(dir)}\nnext: npx hvctl status, npx hvctl, npx hvctl lab down`);
+        return;
+      }
+      try {
+        if (options.console) {
+          await openConsole(labClusterPath(dir));
+        } else {
+          console.error('lab running; Ctrl-C stops it');
+          await new Promise<void>((resolve) => {
+            process.once('SIGINT', resolve);
+            process.once('SIGTERM', resolve);
+          });
+        }
+      } finally {
+        const stopped = await labDown({ dir });
+        console.error(`lab stopped (${stopped.length} agents)`);
+      }
+    });
+
+  lab
+    .command('down')
+    .description('Stop every lab agent (SIGTERM, then SIGKILL after 3 s).')
+    .option(...dirOption)
+    .option('--force', 'also kill leftover agent processes of this lab directory (after a crash)')
+    .action(async (options: { dir?: string; force?: boolean }) => {
+      const stopped = await labDown({ dir: labDir(options.dir), ...(options.force ? { force: true } : {}) });
+      console.log(stopped.length ? `stopped: ${stopped.join(', ')}` : 'nothing was running');
+    });
+
+  lab
+    .command('status')
+    .description('Show which lab agents are running.')
+    .option(...dirOption)
+    .option('--json', 'machine-readable output')
+    .action(async (options: { dir?: string; json?: boolean }) => {
+      const { state, running } = await labStatus(labDir(options.dir));
+      if (options.json) {
+        console.log(JSON.stringify({ dir: state.dir, cutSites: state.cutSites, nodes: state.nodes.map((n) => ({ ...n, running: running[n.name] })) }, null, 2));
+        return;
+      }
+      console.log(table(['NODE', 'SITE', 'PROCESS', 'ADDRESS'], state.nodes.map((n) => [n.name, n.site, running[n.name] ? `pid ${n.pid}` : 'stopped', n.address])));
+      if (state.cutSites.length) console.log(`cut off: ${state.cutSites.join(', ')}`);
+    });
+
+  const fault = lab.command('fault').description('Inject a fault into the running lab.');
+  fault
+    .command('kill <node>')
+    .description('kill -9 a node: its host "crashes" (peers see it lost within 3 s)')
+    .option(...dirOption)
+    .action(async (node: string, options: { dir?: string }) => {
+      await labKill(labDir(options.dir), name(node));
+      console.log(`killed ${node}`);
+    });
+  fault
+    .command('restart <node>')
+    .description('start a node again (after kill: it comes back like a rebooted host, DRBD Secondary, VMs off)')
+    .option(...dirOption)
+    .action(async (node: string, options: { dir?: string }) => {
+      await labRestart(labDir(options.dir), name(node));
+      console.log(`restarted ${node}`);
+    });
+  fault
+    .command('cut <site>')
+    .description('cut a site off from the other sites; both sides see each other lost, processes live on')
+    .option(...dirOption)
+    .action(async (site: string, options: { dir?: string }) => {
+      await labCut(labDir(options.dir), name(site));
+      console.log(`cut off site ${site}`);
+    });
+  fault
+    .command('heal <site>')
+    .description('reconnect a cut site')
+    .option(...dirOption)
+    .action(async (site: string, options: { dir?: string }) => {
+      await labHeal(labDir(options.dir), name(site));
+      console.log(`healed site ${site}`);
+    });
+  fault
+    .command('disk <node> <resource>')
+    .description("fail a resource's local disk on a node (it becomes Diskless)")
+    .option(...dirOption)
+    .action(async (node: string, resource: string, options: { dir?: string }) => {
+      await labFailDisk(labDir(options.dir), name(node), validateResourceName(resource, 'resource'));
+      console.log(`failed the disk of ${resource} on ${node}`);
+    });
+  fault
+    .command('slow <node> <ms>')
+    .description("add latency to every link of a node (0 removes it)")
+    .option(...dirOption)
+    .action(async (node: string, ms: string, options: { dir?: string }) => {
+      await labSlow(labDir(options.dir), name(node), integer(0, 60_000)(ms));
+      console.log(`links of ${node} slowed by ${ms} ms`);
+    });
+  fault
+    .command('fail-migrations <node> [count]')
+    .description('make the next COUNT (default 1) outgoing live migrations of a node fail midway')
+    .option(...dirOption)
+    .action(async (node: string, count: string | undefined, options: { dir?: string }) => {
+      await labFailMigrations(labDir(options.dir), name(node), integer(0, 1000)(count ?? '1'));
+      console.log(`the next ${count ?? 1} migration(s) from ${node} will fail`);
+    });
+  return lab;
+}

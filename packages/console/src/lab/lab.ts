@@ -1,0 +1,301 @@
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, readFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { HvctlError, createAgentClient, deadline, failedPrecondition, formatClusterFile, notFound, unary, type AgentClient } from '@hvctl/common';
+import type { ListResourcesResponse__Output } from '@hvctl/proto';
+import { LAB_NODES, partitionFor, planLab } from './plan.js';
+import { freePorts } from './ports.js';
+import { isAgentProcess, labClusterPath, readLabState, writeLabState, type LabNodeState, type LabState } from './state.js';
+
+export interface LabUpOptions {
+  readonly dir: string;
+  readonly vms: number;
+  /** Progress lines for people ("starting msk-1 ..."). */
+  readonly onProgress?: (line: string) => void;
+  /** How long to wait for the cluster to converge. Default 30 s. */
+  readonly timeoutMs?: number;
+}
+
+const SITES: readonly string[] = [...new Set(LAB_NODES.map((node) => node.site))];
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function agentMainPath(): string {
+  return fileURLToPath(new URL('./main.js', import.meta.resolve('@hvctl/agent')));
+}
+
+const configPathOf = (node: LabNodeState): string => join(node.dir, 'agent.yaml');
+
+function spawnAgent(node: LabNodeState): number {
+  const out = openSync(join(node.dir, 'agent.out'), 'a');
+  try {
+    const child = spawn(process.execPath, [agentMainPath(), '--config', configPathOf(node)], {
+      cwd: node.dir,
+      detached: true,
+      stdio: ['ignore', out, out],
+      env: { ...process.env, HVCTL_LOG_LEVEL: process.env['HVCTL_LOG_LEVEL'] ?? 'info' },
+    });
+    child.unref();
+    return child.pid ?? 0;
+  } finally {
+    closeSync(out);
+  }
+}
+
+function tail(path: string, lines = 5): string {
+  if (!existsSync(path)) return '';
+  return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+/** Resolves once the agent answers GetInfo; rejects after `timeoutMs` with its output. */
+async function waitForAgent(node: LabNodeState, timeoutMs: number): Promise<void> {
+  const client = createAgentClient(node.address);
+  const until = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      try {
+        await unary('GetInfo', (cb) => client.node.getInfo({}, deadline(1000), cb));
+        return;
+      } catch {
+        if (!isAgentProcess(node.pid, configPathOf(node))) {
+          throw new HvctlError('UNAVAILABLE', `agent ${node.name} exited during start:\n${tail(join(node.dir, 'agent.out'))}`);
+        }
+        if (Date.now() > until) throw new HvctlError('DEADLINE_EXCEEDED', `agent ${node.name} did not answer within ${timeoutMs} ms`);
+        await sleep(100);
+      }
+    }
+  } finally {
+    client.close();
+  }
+}
+
+/** True when every diskful replica on every node is connected to all its peers. */
+async function converged(clients: readonly AgentClient[]): Promise<boolean> {
+  for (const client of clients) {
+    const { resources } = await unary<ListResourcesResponse__Output>('ListResources', (cb) => client.drbd.listResources({}, deadline(1000), cb));
+    for (const resource of resources) {
+      if (resource.peers.some((peer) => peer.connectionState !== 'Connected' || peer.replicationState !== 'Established')) return false;
+    }
+  }
+  return true;
+}
+
+/** Starts the five lab agents; resolves once every DRBD pair is connected. */
+export async function labUp(options: LabUpOptions): Promise<LabState> {
+  const { dir } = options;
+  const progress = options.onProgress ?? (() => undefined);
+  const existing = await readLabState(dir);
+  if (existing?.nodes.some((node) => isAgentProcess(node.pid, configPathOf(node)))) {
+    throw failedPrecondition(`a lab is already running in ${dir}`, {
+      nextSteps: ['use it (hvctl status), or stop it first with `hvctl lab down`'],
+    });
+  }
+  if (!(options.vms >= 0 && options.vms <= 2000)) throw new HvctlError('INVALID_ARGUMENT', `--vms must be between 0 and 2000, got ${options.vms}`);
+  await rm(join(dir, 'nodes'), { recursive: true, force: true });
+  const ports = await freePorts(LAB_NODES.length * 2);
+  const plan = planLab({
+    vms: options.vms,
+    ports: {
+      grpc: Object.fromEntries(LAB_NODES.map((node, i) => [node.name, ports[i] as number])),
+      link: Object.fromEntries(LAB_NODES.map((node, i) => [node.name, ports[LAB_NODES.length + i] as number])),
+    },
+  });
+  const state: LabState = { dir, startedAtMs: Date.now(), nodes: [], cutSites: [] };
+  for (const node of plan.nodes) {
+    const nodeDir = join(dir, 'nodes', node.name);
+    await mkdir(nodeDir, { recursive: true });
+    await writeFile(join(nodeDir, 'agent.yaml'), stringify(node.agentConfig));
+    await writeFile(join(nodeDir, 'seed.json'), JSON.stringify(node.seed, null, 1));
+    state.nodes.push({ name: node.name, site: node.site, address: node.address, link: node.link, dir: nodeDir, pid: 0 });
+  }
+  await writeFile(labClusterPath(dir), formatClusterFile(plan.cluster));
+  for (const node of state.nodes) {
+    node.pid = spawnAgent(node);
+    progress(`started ${node.name} (${node.site}) pid ${node.pid} on ${node.address}`);
+  }
+  await writeLabState(state);
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  try {
+    await Promise.all(state.nodes.map((node) => waitForAgent(node, timeoutMs)));
+    progress('all agents answer; waiting for DRBD pairs to connect');
+    const clients = state.nodes.map((node) => createAgentClient(node.address));
+    try {
+      const until = Date.now() + timeoutMs;
+      while (!(await converged(clients))) {
+        if (Date.now() > until) throw new HvctlError('DEADLINE_EXCEEDED', `DRBD pairs did not connect within ${timeoutMs} ms`);
+        await sleep(100);
+      }
+    } finally {
+      for (const client of clients) client.close();
+    }
+  } catch (error) {
+    await labDown({ dir });
+    throw error;
+  }
+  progress(`lab up: ${state.nodes.length} nodes, ${options.vms} VMs; cluster file ${labClusterPath(dir)}`);
+  return state;
+}
+
+async function stopPid(pid: number, configPath: string, graceMs: number): Promise<void> {
+  if (!isAgentProcess(pid, configPath)) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const until = Date.now() + graceMs;
+  while (Date.now() < until && isAgentProcess(pid, configPath)) await sleep(50);
+  if (isAgentProcess(pid, configPath)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Pids of any agent process whose config lies under `dir` (leftovers of a crashed lab). */
+function leftoverPids(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (args.some((arg) => arg.startsWith(join(dir, 'nodes')) && arg.endsWith('agent.yaml'))) pids.push(Number(entry));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return pids;
+}
+
+/** Stops every lab agent (SIGTERM, then SIGKILL after 3 s). `force` also kills leftovers. */
+export async function labDown(options: { readonly dir: string; readonly force?: boolean }): Promise<string[]> {
+  const state = await readLabState(options.dir);
+  const stopped: string[] = [];
+  if (state) {
+    await Promise.all(
+      state.nodes.map(async (node) => {
+        if (isAgentProcess(node.pid, configPathOf(node))) stopped.push(node.name);
+        await stopPid(node.pid, configPathOf(node), 3000);
+        node.pid = 0;
+      }),
+    );
+    await rm(join(options.dir, 'lab.json'), { force: true });
+  }
+  if (options.force && existsSync('/proc')) {
+    for (const pid of leftoverPids(options.dir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+        stopped.push(`pid ${pid}`);
+      } catch {
+        // gone
+      }
+    }
+  }
+  return stopped;
+}
+
+async function requireLab(dir: string): Promise<LabState> {
+  const state = await readLabState(dir);
+  if (!state) throw notFound(`no lab is running in ${dir}`, { nextSteps: ['start one with `hvctl lab up --detach`'] });
+  return state;
+}
+
+function requireNode(state: LabState, name: string): LabNodeState {
+  const node = state.nodes.find((candidate) => candidate.name === name);
+  if (!node) throw notFound(`no lab node "${name}"; lab nodes are ${state.nodes.map((n) => n.name).join(', ')}`);
+  return node;
+}
+
+/** Kills a node's agent with SIGKILL: the simulated host crashes. */
+export async function labKill(dir: string, name: string): Promise<void> {
+  const state = await requireLab(dir);
+  const node = requireNode(state, name);
+  if (!isAgentProcess(node.pid, configPathOf(node))) throw failedPrecondition(`${name} is not running`);
+  process.kill(node.pid, 'SIGKILL');
+  node.pid = 0;
+  await writeLabState(state);
+}
+
+/** Starts a node again (killing it first if it runs): it comes back like a rebooted host. */
+export async function labRestart(dir: string, name: string): Promise<void> {
+  const state = await requireLab(dir);
+  const node = requireNode(state, name);
+  if (isAgentProcess(node.pid, configPathOf(node))) {
+    process.kill(node.pid, 'SIGKILL');
+    while (isAgentProcess(node.pid, configPathOf(node))) await sleep(20);
+  }
+  node.pid = spawnAgent(node);
+  await writeLabState(state);
+  await waitForAgent(node, 15_000);
+  await applyPartitions(state, [node]);
+}
+
+async function withClient<T>(node: LabNodeState, act: (client: AgentClient) => Promise<T>): Promise<T> {
+  const client = createAgentClient(node.address);
+  try {
+    return await act(client);
+  } finally {
+    client.close();
+  }
+}
+
+async function applyPartitions(state: LabState, nodes: readonly LabNodeState[]): Promise<string[]> {
+  const skipped: string[] = [];
+  await Promise.all(
+    nodes.map(async (node) => {
+      if (!isAgentProcess(node.pid, configPathOf(node))) {
+        skipped.push(node.name);
+        return;
+      }
+      const unreachableSites = partitionFor(node.site, state.cutSites, SITES);
+      await withClient(node, (client) => unary('SetPartition', (cb) => client.faults.setPartition({ unreachableSites }, deadline(), cb)));
+    }),
+  );
+  return skipped;
+}
+
+/** Cuts a site off from the others (both sides lose each other; processes live on). */
+export async function labCut(dir: string, site: string): Promise<void> {
+  const state = await requireLab(dir);
+  if (!SITES.includes(site)) throw notFound(`no lab site "${site}"; sites are ${SITES.join(', ')}`);
+  if (!state.cutSites.includes(site)) state.cutSites.push(site);
+  await writeLabState(state);
+  await applyPartitions(state, state.nodes);
+}
+
+/** Heals a cut site. */
+export async function labHeal(dir: string, site: string): Promise<void> {
+  const state = await requireLab(dir);
+  if (!SITES.includes(site)) throw notFound(`no lab site "${site}"; sites are ${SITES.join(', ')}`);
+  state.cutSites = state.cutSites.filter((cut) => cut !== site);
+  await writeLabState(state);
+  await applyPartitions(state, state.nodes);
+}
+
+/** Fails the backing disk of a resource on a node. */
+export async function labFailDisk(dir: string, name: string, resource: string): Promise<void> {
+  const node = requireNode(await requireLab(dir), name);
+  await withClient(node, (client) => unary('FailDisk', (cb) => client.faults.failDisk({ resource }, deadline(), cb)));
+}
+
+/** Adds latency to every link of a node. */
+export async function labSlow(dir: string, name: string, delayMs: number): Promise<void> {
+  const node = requireNode(await requireLab(dir), name);
+  await withClient(node, (client) => unary('SetLinkDelay', (cb) => client.faults.setLinkDelay({ delayMs }, deadline(), cb)));
+}
+
+/** Makes the next `count` outgoing migrations of a node fail. */
+export async function labFailMigrations(dir: string, name: string, count: number): Promise<void> {
+  const node = requireNode(await requireLab(dir), name);
+  await withClient(node, (client) => unary('FailMigrations', (cb) => client.faults.failMigrations({ count }, deadline(), cb)));
+}
+
+/** Which nodes are running, for `lab status`. */
+export async function labStatus(dir: string): Promise<{ state: LabState; running: Record<string, boolean> }> {
+  const state = await requireLab(dir);
+  return { state, running: Object.fromEntries(state.nodes.map((node) => [node.name, isAgentProcess(node.pid, configPathOf(node))])) };
+}

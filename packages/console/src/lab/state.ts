@@ -1,0 +1,66 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** One lab node as `lab.json` records it. */
+export interface LabNodeState {
+  readonly name: string;
+  readonly site: string;
+  readonly address: string;
+  readonly link: string;
+  /** Directory holding agent.yaml, seed.json, state/ and agent.log. */
+  readonly dir: string;
+  /** PID of the agent process; 0 when it was killed or never started. */
+  pid: number;
+}
+
+/** What `lab up` records so that later commands can find, fault and stop the lab. */
+export interface LabState {
+  readonly dir: string;
+  readonly startedAtMs: number;
+  readonly nodes: LabNodeState[];
+  /** Sites currently cut off by `lab fault cut`. */
+  cutSites: string[];
+}
+
+/** The lab directory: --dir, else $HVCTL_LAB_DIR, else ~/.local/state/hvctl/lab. */
+export function labDir(dir?: string): string {
+  return dir ?? process.env['HVCTL_LAB_DIR'] ?? join(process.env['XDG_STATE_HOME'] ?? join(homedir(), '.local', 'state'), 'hvctl', 'lab');
+}
+
+export const labStatePath = (dir: string): string => join(dir, 'lab.json');
+export const labClusterPath = (dir: string): string => join(dir, 'cluster.yaml');
+
+export async function readLabState(dir: string): Promise<LabState | undefined> {
+  try {
+    return JSON.parse(await readFile(labStatePath(dir), 'utf8')) as LabState;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+export async function writeLabState(state: LabState): Promise<void> {
+  await mkdir(state.dir, { recursive: true });
+  const path = labStatePath(state.dir);
+  await writeFile(`${path}.tmp`, JSON.stringify(state, null, 2));
+  await rename(`${path}.tmp`, path);
+}
+
+/** True when `pid` is alive and is the agent started with `configPath` (not a recycled pid). */
+export function isAgentProcess(pid: number, configPath: string): boolean {
+  if (pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  const cmdline = `/proc/${pid}/cmdline`;
+  if (!existsSync(cmdline)) return true;
+  try {
+    return readFileSync(cmdline, 'utf8').split('\0').includes(configPath);
+  } catch {
+    return false;
+  }
+}

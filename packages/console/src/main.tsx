@@ -1,0 +1,78 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { join } from 'node:path';
+import { ClusterModel, HvctlError, createAgentClient, createLogger, loadClusterFile } from '@hvctl/common';
+import { loadCluster } from './cli/cluster.js';
+import { labCommand } from './cli/lab-command.js';
+import { fetchTopology, formatStatus } from './cli/status.js';
+import { labDir } from './lab/state.js';
+import { renderConsole } from './ui/render.js';
+import { CONSOLE_VERSION } from './version.js';
+
+async function openConsole(clusterFile: string): Promise<void> {
+  const cluster = await loadClusterFile(clusterFile);
+  // Ink owns stdout: the console logs to a file.
+  const logger = createLogger({ name: 'hvctl-console', file: join(labDir(), '..', 'console.log') });
+  const model = new ClusterModel({ cluster, connect: (address) => createAgentClient(address), logger });
+  model.start();
+  const instance = renderConsole(model, { title: cluster.name });
+  try {
+    await instance.waitUntilExit();
+  } finally {
+    model.stop();
+    logger.flush();
+  }
+}
+
+const milliseconds = (value: string): number => {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 100 || parsed > 120_000) throw new InvalidArgumentError('expected milliseconds from 100 to 120000');
+  return parsed;
+};
+
+const program = new Command('hvctl')
+  .description('hvctl: watch and operate KVM hypervisors with DRBD across sites. Without a command, opens the live console.')
+  .version(CONSOLE_VERSION)
+  .option('--cluster <file>', 'cluster file (default: $HVCTL_CLUSTER, else the running lab)')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  npx hvctl lab up --detach     start the lab in the background
+  npx hvctl                     open the console on it (q quits, ? shows keys)
+  npx hvctl status --json       the merged topology, for scripts
+  npx hvctl lab fault kill spb-1
+  npx hvctl lab down`,
+  )
+  .action(async (options: { cluster?: string }) => {
+    const { clusterPath } = await import('./cli/cluster.js');
+    await openConsole(clusterPath(options.cluster));
+  });
+
+program
+  .command('status')
+  .description('Print the merged cluster topology: sites, nodes, VMs, DRBD replicas, announcements.')
+  .option('--json', 'machine-readable output (see docs/cli.md for the schema)')
+  .option('--timeout <ms>', 'how long to wait for slow or dead agents', milliseconds, 2000)
+  .action(async (options: { json?: boolean; timeout: number }, command: Command) => {
+    const { cluster: clusterOption } = command.optsWithGlobals<{ cluster?: string }>();
+    const cluster = await loadCluster(clusterOption);
+    const topology = await fetchTopology(cluster, options.timeout);
+    console.log(options.json ? JSON.stringify(topology, null, 2) : formatStatus(topology));
+  });
+
+program.addCommand(labCommand(openConsole));
+
+program.parseAsync(process.argv).then(
+  () => {
+    // Open gRPC channels may linger for a moment; commands are done, so leave now.
+    process.exit(process.exitCode ?? 0);
+  },
+  (error: unknown) => {
+    if (error instanceof HvctlError) {
+      console.error(`hvctl: ${error.describe()}`);
+      process.exit(error.code === 'INVALID_ARGUMENT' ? 2 : 1);
+    }
+    console.error(`hvctl: ${(error as Error).stack ?? String(error)}`);
+    process.exit(1);
+  },
+);
