@@ -109,6 +109,8 @@ export class SimWorld implements FaultTarget {
   }
 
   async start(): Promise<number> {
+    // Persist at once: a node that crashes before its first change must come back as a restart, not a fresh seed.
+    await this.save();
     const port = await this.net.start();
     this.lastTickMs = Date.now();
     this.tickTimer = setInterval(() => this.tick(), this.timing.tickMs);
