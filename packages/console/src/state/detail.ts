@@ -5,6 +5,8 @@ import { type NodeRow, type Row, type RowModel, type SiteRow, type VmRow } from 
 
 const LABEL = 13;
 
+const plural = (count: number, noun: string): string => `${count} ${noun}${count === 1 ? '' : 's'}`;
+
 const text = (...segments: Segment[]): Line => ({ segments });
 const field = (label: string, ...value: Segment[]): Line => text(seg(fit(label, LABEL), 'muted'), ...value);
 const heading = (title: string): Line => text(seg(title, 'accent', true));
@@ -38,6 +40,30 @@ function wrapChips(chips: readonly Segment[], width: number, indent: number): Li
   return lines;
 }
 
+/** Word-wraps one message into lines of at most `width` columns (long words are cut). */
+function wrapText(message: string, width: number, tone: Tone, bold = false): Line[] {
+  const room = Math.max(10, width);
+  const lines: Line[] = [];
+  let current = '';
+  for (const word of message.split(/\s+/).filter(Boolean)) {
+    let rest = word;
+    while ([...rest].length > room) {
+      if (current) lines.push(text(seg(current, tone, bold)));
+      lines.push(text(seg([...rest].slice(0, room).join(''), tone, bold)));
+      current = '';
+      rest = [...rest].slice(room).join('');
+    }
+    if (!current) current = rest;
+    else if ([...current].length + 1 + [...rest].length <= room) current += ` ${rest}`;
+    else {
+      lines.push(text(seg(current, tone, bold)));
+      current = rest;
+    }
+  }
+  if (current) lines.push(text(seg(current, tone, bold)));
+  return lines;
+}
+
 /** "unreachable for 42 s: connection refused", with a readable duration for long outages. */
 export function unreachableText(connection: NodeConnection, nowMs: number): string {
   if (!connection.settled) return `connecting to ${connection.address}…`;
@@ -47,13 +73,13 @@ export function unreachableText(connection: NodeConnection, nowMs: number): stri
   return `unreachable for ${seconds} s${long}: ${connection.error || 'no reason given'}`;
 }
 
-function nodeDetail(row: NodeRow, nowMs: number): Line[] {
+function nodeDetail(row: NodeRow, nowMs: number, width: number): Line[] {
   const { node, connection } = row;
   const state = connection.state;
   const lines: Line[] = [text(seg(node.name, 'normal', true), seg(`  ${row.witness ? 'witness node' : 'node'} at site ${node.site}`, 'muted'))];
   if (!node.reachable) {
-    lines.push(text(seg(unreachableText(connection, nowMs), 'bad', true)));
-    if (!state) return [...lines, text(seg('no state received yet', 'muted'))];
+    lines.push(...wrapText(unreachableText(connection, nowMs), width, 'bad', true));
+    if (!state) return [...lines, text(seg('no report since the console started', 'muted'))];
     lines.push(text(seg('last known state:', 'muted')));
   }
   const body: Line[] = [];
@@ -121,7 +147,7 @@ function nodeDetail(row: NodeRow, nowMs: number): Line[] {
   }
   body.push(field('VMs', seg(`${row.vms} (${row.vmsRunning} running)`)));
   if (row.backups > 0 || row.witness) {
-    body.push(field('backups', seg(`${row.backups} snapshots`), seg(row.backups ? `, newest ${formatAge(row.newestBackupMs, nowMs)}` : '')));
+    body.push(field('backups', seg(plural(row.backups, 'snapshot')), seg(row.backups ? `, newest ${formatAge(row.newestBackupMs, nowMs)}` : '')));
   }
   return [...lines, ...(node.reachable ? body : muted(body))];
 }
@@ -207,19 +233,21 @@ function vmDetail(model: RowModel, row: VmRow, nowMs: number, width: number): Li
   const lines: Line[] = [text(seg(vm.name, 'normal', true), seg('  VM', 'muted'))];
   const host = model.snapshot.nodes.find((connection) => connection.name === vm.node);
   if (row.stale && host && !host.reachable) {
-    lines.push(text(seg(`${vm.node} ${unreachableText(host, nowMs)}`, 'bad', true)));
-    lines.push(text(seg('last known state:', 'muted')));
+    lines.push(...wrapText(`${vm.node} ${unreachableText(host, nowMs)}`, width, 'bad', true));
+    lines.push(text(seg(host.state ? 'last known state:' : `no report from ${vm.node} yet; shown as its peers see it:`, 'muted')));
   }
   for (const alert of model.alerts) {
     if (alert.target === row.id) lines.push(text(seg(`! ${alert.message}`, alert.level, true)));
   }
   const domain = rawDomain(model, vm);
   const body: Line[] = [];
-  const stateTone: Tone = vm.state === 'running' ? 'ok' : vm.state === 'crashed' ? 'bad' : vm.state === 'unknown' ? 'muted' : 'warn';
+  const state = row.lastKnownState;
+  const stateTone: Tone = state === 'running' ? 'ok' : state === 'crashed' ? 'bad' : state === 'unknown' ? 'muted' : 'warn';
   body.push(
     field(
       'state',
-      seg(vm.state, stateTone, true),
+      seg(state, stateTone, true),
+      seg(row.stale ? ' (last known)' : '', 'muted'),
       seg(domain?.stateReason ? ` (${domain.stateReason})` : '', 'muted'),
       seg(domain?.stateChangedUnixMs ? `  since ${formatAge(domain.stateChangedUnixMs, nowMs)}` : '', 'muted'),
       seg(vm.migrating ? '  migrating' : '', 'warn', true),
@@ -229,7 +257,7 @@ function vmDetail(model: RowModel, row: VmRow, nowMs: number, width: number): Li
   body.push(field('ip', seg(vm.ip || '-')));
   const live = new Set(model.topology.nodes.filter((node) => node.reachable).map((node) => node.name));
   if (vm.announcedFrom.length === 0) {
-    body.push(field('/32 from', seg(vm.state === 'running' ? 'not announced' : 'not announced (VM not running)', vm.state === 'running' ? 'warn' : 'muted')));
+    body.push(field('/32 from', seg(state === 'running' ? 'not announced' : 'not announced (VM not running)', state === 'running' ? 'warn' : 'muted')));
   } else {
     body.push(
       field(
@@ -245,16 +273,8 @@ function vmDetail(model: RowModel, row: VmRow, nowMs: number, width: number): Li
   if (resource) {
     const raw = rawResource(model, resource.name);
     const summary = replicationSummary(resource);
-    body.push(
-      field(
-        'resource',
-        seg(resource.name),
-        seg(raw ? `  protocol ${raw.protocol}, ${formatBytes(raw.sizeBytes)}` : '', 'muted'),
-        seg('  '),
-        summary,
-        seg(resource.degraded ? '  degraded' : '', 'warn'),
-      ),
-    );
+    body.push(field('resource', seg(resource.name), seg(raw ? `  protocol ${raw.protocol}, ${formatBytes(raw.sizeBytes)}` : '', 'muted')));
+    body.push(field('replication', summary, seg(resource.degraded ? '  degraded' : '', 'warn')));
     body.push(...replicaLines(resource, model.widths.node, width));
   } else {
     body.push(field('resource', seg(vm.resource ? `${vm.resource} (not reported by any node)` : 'none', 'warn')));
@@ -263,7 +283,7 @@ function vmDetail(model: RowModel, row: VmRow, nowMs: number, width: number): Li
     field(
       'last backup',
       backup
-        ? seg(`${formatAge(backup.lastAtMs, nowMs)}  (${backup.snapshots} snapshots, newest ${formatBytes(backup.lastSizeBytes)})`)
+        ? seg(`${formatAge(backup.lastAtMs, nowMs)}  (${plural(backup.snapshots, 'snapshot')}, newest ${formatBytes(backup.lastSizeBytes)})`)
         : seg('never', 'warn'),
     ),
   );
@@ -294,7 +314,7 @@ export function detailLines(model: RowModel, row: Row | undefined, nowMs: number
     case 'site':
       return siteDetail(model, row);
     case 'node':
-      return nodeDetail(row, nowMs);
+      return nodeDetail(row, nowMs, width);
     case 'vm':
       return vmDetail(model, row, nowMs, width);
   }

@@ -91,13 +91,17 @@ export function replicationSummary(resource: TopologyResource): Segment {
     return seg(`${target?.replication ?? 'Sync'} ${Math.floor(percent)}%`, 'warn');
   }
   if (replicas.length === 0) return seg('no diskful replica', 'bad');
-  // The worst disk, and the replication state of the replica that has it (or the Primary's).
-  const worst = replicas.find((replica) => replica.disk !== 'UpToDate') ?? replicas.find((replica) => replica.role === 'Primary') ?? replicas[0];
-  const reference = worst && worst.derived ? (replicas.find((replica) => !replica.derived) ?? worst) : worst;
-  const disk = worst?.disk ?? 'DUnknown';
-  const replication = reference?.replication ?? 'Off';
-  const tone: Tone = resource.degraded ? (replicas.some((replica) => replica.disk === 'UpToDate') ? 'warn' : 'bad') : 'ok';
-  return seg(`${disk}/${replication}`, tone);
+  // Replicas the console heard from first; derived ones (unreachable node) only say "unknown".
+  const own = replicas.filter((replica) => !replica.derived);
+  const anyUpToDate = replicas.some((replica) => replica.disk === 'UpToDate');
+  const badDisk = own.find((replica) => replica.disk !== 'UpToDate');
+  if (badDisk) return seg(`${badDisk.disk}/${badDisk.replication}`, anyUpToDate ? 'warn' : 'bad');
+  const disconnected = own.find((replica) => replica.connection !== 'Connected');
+  if (disconnected) return seg(`UpToDate/${disconnected.connection}`, 'warn');
+  const unknown = replicas.find((replica) => replica.disk !== 'UpToDate');
+  if (unknown) return seg(`UpToDate/peer ${unknown.disk}`, anyUpToDate ? 'warn' : 'bad');
+  const reference = own.find((replica) => replica.role === 'Primary') ?? own[0] ?? replicas[0];
+  return seg(`UpToDate/${reference?.replication ?? 'Off'}`, resource.degraded ? 'warn' : 'ok');
 }
 
 /** Pads or cuts text to exactly `width` columns (cut text ends with an ellipsis). */

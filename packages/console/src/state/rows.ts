@@ -1,5 +1,6 @@
 import {
   buildTopology,
+  vmState,
   type ClusterSnapshot,
   type NodeConnection,
   type SiteKind,
@@ -8,6 +9,7 @@ import {
   type TopologyNode,
   type TopologyResource,
   type TopologyVm,
+  type VmState,
 } from '@hvctl/common';
 import { findAlerts, type Alert } from './alerts.js';
 import { mergeEventLog, type EventLine } from './event-log.js';
@@ -53,6 +55,8 @@ export interface VmRow {
   readonly resource: TopologyResource | undefined;
   readonly backup: TopologyBackup | undefined;
   readonly stale: boolean;
+  /** The VM's state, or for a stale VM the state its unreachable node last reported. */
+  readonly lastKnownState: VmState;
   /** The worst alert about this VM, if any. */
   readonly alert: Alert['level'] | undefined;
 }
@@ -85,11 +89,18 @@ export const siteId = (name: string): string => `site:${name}`;
 export const nodeId = (name: string): string => `node:${name}`;
 export const vmId = (name: string): string => `vm:${name}`;
 
+const lastKnown = (connection: NodeConnection, vm: TopologyVm): VmState => {
+  const domain = connection.state?.domains.get(vm.name);
+  return domain ? vmState(domain) : vm.state;
+};
+
+const NAME_ORDER = new Intl.Collator('en', { numeric: true });
+
 const cap = (value: number, min: number, max: number): number => Math.min(max, Math.max(min, value));
 
 /**
  * Flattens a snapshot into the topology rows: each site (cluster-file order), its nodes
- * (cluster-file order), each node's VMs (by name). Pure; `nowMs` only feeds buildTopology
+ * (cluster-file order), each node's VMs (by name, numbers in numeric order). Pure; `nowMs` only feeds buildTopology
  * (the console computes "unreachable for N s" itself at render time from the connection).
  */
 export function buildRowModel(snapshot: ClusterSnapshot, nowMs: number): RowModel {
@@ -108,6 +119,8 @@ export function buildRowModel(snapshot: ClusterSnapshot, nowMs: number): RowMode
     if (list) list.push(vm);
     else vmsByNode.set(vm.node, [vm]);
   }
+  // Natural order within a node: vm-2 before vm-10.
+  for (const list of vmsByNode.values()) list.sort((a, b) => NAME_ORDER.compare(a.name, b.name));
   const bgpNodes = new Set(topology.announcements.filter((announcement) => announcement.kind === 'bgp').map((announcement) => announcement.node));
 
   // Sites in cluster-file order; a node naming a site the file does not list gets its own group.
@@ -153,12 +166,14 @@ export function buildRowModel(snapshot: ClusterSnapshot, nowMs: number): RowMode
         witness: site.kind === 'backup',
         bgp: bgpNodes.has(node.name),
         vms: vms.length,
-        vmsRunning: vms.filter((vm) => vm.state === 'running').length,
+        vmsRunning: vms.filter((vm) => (node.reachable ? vm.state : lastKnown(connection, vm)) === 'running').length,
         backups: connection.state?.snapshots.size ?? 0,
         newestBackupMs,
         stale: !node.reachable,
       });
       for (const vm of vms) {
+        const stale = !node.reachable || vm.stale;
+        const domain = stale ? connection.state?.domains.get(vm.name) : undefined;
         const resource = resources.get(vm.resource);
         widestVm = Math.max(widestVm, vm.name.length);
         widestIp = Math.max(widestIp, vm.ip.length);
@@ -170,7 +185,8 @@ export function buildRowModel(snapshot: ClusterSnapshot, nowMs: number): RowMode
           vm,
           resource,
           backup: backups.get(vm.name),
-          stale: !node.reachable || vm.stale,
+          stale,
+          lastKnownState: domain ? vmState(domain) : vm.state,
           alert: vmAlert.get(vmId(vm.name)),
         });
       }

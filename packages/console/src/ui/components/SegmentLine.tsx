@@ -1,5 +1,4 @@
 import { Text } from 'ink';
-import { memo } from 'react';
 import { clipLine, type Line, type Tone } from '../../state/format.js';
 
 const COLORS: Readonly<Record<Tone, string | undefined>> = {
@@ -24,7 +23,7 @@ export interface SegmentLineProps {
  * One line of segments. A muted line (last-known data of an unreachable node) is drawn
  * dim and grey, keeping only red so that alarms still stand out.
  */
-export const SegmentLine = memo(function SegmentLine({ line, width, selected = false }: SegmentLineProps) {
+export function SegmentLine({ line, width, selected = false }: SegmentLineProps) {
   const clipped = clipLine(line, width);
   return (
     <Text wrap="truncate-end" dimColor={line.muted === true} inverse={selected}>
@@ -40,4 +39,4 @@ export const SegmentLine = memo(function SegmentLine({ line, width, selected = f
       })}
     </Text>
   );
-});
+}

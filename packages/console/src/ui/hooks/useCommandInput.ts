@@ -1,7 +1,7 @@
 import { useInput } from 'ink';
 import { useCallback, useLayoutEffect, useRef } from 'react';
 import type { Command, CommandScope } from '../key/commands.js';
-import { commandForKey, keyName } from '../key/keys.js';
+import { commandForKey, keyNames } from '../key/keys.js';
 
 /**
  * Reads keys while `isActive`, resolves them through the key table, and calls `onCommand`
@@ -15,8 +15,10 @@ export function useCommandInput(scope: CommandScope, onCommand: (command: Comman
   });
   const handler = useCallback(
     (input: string, key: Parameters<Parameters<typeof useInput>[0]>[1]) => {
-      const command = commandForKey(keyName(input, key), scope);
-      if (command) latest.current(command);
+      for (const name of keyNames(input, key)) {
+        const command = commandForKey(name, scope);
+        if (command) latest.current(command);
+      }
     },
     [scope],
   );

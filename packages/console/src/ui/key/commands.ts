@@ -71,7 +71,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   spec(Command.NavEnd, ['end', 'G'], 'Jump to the last row', 'Navigation', 'pane'),
   spec(Command.FocusNext, ['tab'], 'Focus the next pane (topology, detail, event log)', 'Panes and views', 'global'),
   spec(Command.FocusPrev, ['shift+tab'], 'Focus the previous pane', 'Panes and views', 'global'),
-  spec(Command.ViewHelp, ['?'], 'Open or close this help', 'Panes and views', 'global'),
+  spec(Command.ViewHelp, ['?'], 'Open or close the key help', 'Panes and views', 'global'),
   spec(Command.ViewToggleDetail, ['d'], 'Show or hide the detail pane', 'Panes and views', 'global'),
   spec(Command.ViewClose, ['escape'], 'Close the help or cancel a confirmation', 'Panes and views', 'global'),
   spec(Command.LogScrollUp, ['[', 'shift+up'], 'Scroll the event log back (older entries)', 'Event log', 'global'),

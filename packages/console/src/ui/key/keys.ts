@@ -41,6 +41,17 @@ export function keyName(input: string, key: KeyFlags): string {
   return [...input].length === 1 ? input : '';
 }
 
+/**
+ * The key names in one Ink input event. A terminal delivers a run of plain characters typed
+ * fast (key repeat, `tmux send-keys jjj`) as one event; each character counts as a press.
+ */
+export function keyNames(input: string, key: KeyFlags): readonly string[] {
+  const name = keyName(input, key);
+  if (name) return [name];
+  if (key.ctrl || key.meta || input.includes('\u001B')) return [];
+  return [...input].map((char) => keyName(char, {})).filter((entry) => entry !== '');
+}
+
 const INDEX: ReadonlyMap<string, { readonly command: Command; readonly scope: CommandScope }> = (() => {
   const index = new Map<string, { command: Command; scope: CommandScope }>();
   for (const entry of COMMANDS) {

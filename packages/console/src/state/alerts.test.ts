@@ -1,0 +1,52 @@
+import { buildTopology } from '@hvctl/common';
+import { fakeClusterSnapshot, fakeDomain, fakeLabStates } from '@hvctl/common/testing';
+import { describe, expect, it } from 'vitest';
+import { findAlerts } from './alerts.js';
+
+const NOW = 1_700_000_000_000;
+const alertsOf = (states = fakeLabStates(3, NOW), unreachable: string[] = []) => findAlerts(buildTopology(fakeClusterSnapshot(states, unreachable), NOW));
+
+describe('findAlerts', () => {
+  it('finds nothing in a healthy lab', () => {
+    expect(alertsOf()).toEqual([]);
+  });
+
+  it('reports an unreachable node', () => {
+    expect(alertsOf(undefined, ['spb-2'])).toEqual([{ level: 'bad', target: 'node:spb-2', message: 'spb-2 unreachable' }]);
+  });
+
+  it('reports a resource with two Primaries outside a migration as bad', () => {
+    // Given spb-1 also promoted vm-msk-1-1's resource
+    const states = fakeLabStates(3, NOW);
+    const replica = states.get('spb-1')!.resources.find((r) => r.name === 'vm-msk-1-1')!;
+    replica.role = 'Primary';
+
+    // Then
+    expect(alertsOf(states)).toContainEqual({ level: 'bad', target: 'vm:vm-msk-1-1', message: 'vm-msk-1-1 Primary on msk-1 and spb-1' });
+  });
+
+  it('only warns about two Primaries inside a live migration that allowed them', () => {
+    // Given vm-msk-1-1 migrating, both replicas Primary with allow-two-primaries
+    const states = fakeLabStates(3, NOW);
+    for (const node of ['msk-1', 'spb-1']) {
+      const replica = states.get(node)!.resources.find((r) => r.name === 'vm-msk-1-1')!;
+      Object.assign(replica, { role: 'Primary', allowTwoPrimaries: true });
+    }
+    states.get('msk-1')!.domains.find((d) => d.name === 'vm-msk-1-1')!.migrating = true;
+
+    // Then
+    expect(alertsOf(states)).toEqual([{ level: 'warn', target: 'vm:vm-msk-1-1', message: 'vm-msk-1-1 Primary on msk-1 and spb-1 (live migration)' }]);
+  });
+
+  it('reports a VM running on two nodes and a /32 announced from where it does not run', () => {
+    // Given vm-msk-2-1 also running on spb-2, and vm-msk-2-2's /32 also announced from spb-2
+    const states = fakeLabStates(3, NOW);
+    states.get('spb-2')!.domains.push(fakeDomain('vm-msk-2-1', { ip: '10.20.0.13' }));
+    states.get('spb-2')!.announcements.push({ prefix: '10.20.0.14/32', kind: 'ANNOUNCEMENT_KIND_VM', node: 'spb-2', vm: 'vm-msk-2-2', sinceUnixMs: NOW });
+
+    // Then
+    const messages = alertsOf(states).map((alert) => alert.message);
+    expect(messages).toContain('vm-msk-2-1 running on msk-2 and spb-2');
+    expect(messages).toContain('vm-msk-2-2 /32 announced from spb-2 but runs on msk-2');
+  });
+});

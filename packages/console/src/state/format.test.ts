@@ -1,0 +1,55 @@
+import type { TopologyReplica, TopologyResource } from '@hvctl/common';
+import { describe, expect, it } from 'vitest';
+import { clipLine, fit, formatBytes, formatDuration, lineText, replicationSummary, rolesSummary, seg } from './format.js';
+
+const replica = (node: string, overrides: Partial<TopologyReplica> = {}): TopologyReplica => ({
+  node,
+  role: 'Secondary',
+  disk: 'UpToDate',
+  replication: 'Established',
+  connection: 'Connected',
+  peerReachable: true,
+  witness: false,
+  quorum: true,
+  allowTwoPrimaries: false,
+  syncPercent: 0,
+  outOfSyncBytes: 0,
+  derived: false,
+  ...overrides,
+});
+const resource = (replicas: TopologyReplica[], degraded = false): TopologyResource => ({
+  name: 'r',
+  vm: 'r',
+  replicas,
+  primaries: replicas.filter((r) => r.role === 'Primary').map((r) => r.node),
+  degraded,
+});
+
+describe('formatting', () => {
+  it('formats durations and sizes compactly', () => {
+    expect([0, 42, 312, 3725, 90_000].map(formatDuration)).toEqual(['0s', '42s', '5m12s', '1h02m', '1d01h']);
+    expect([0, 512, 1536, 3 * 2 ** 30].map(formatBytes)).toEqual(['0 B', '512 B', '1.5 KiB', '3.0 GiB']);
+  });
+
+  it('pads and cuts to a width', () => {
+    expect(fit('abc', 5)).toBe('abc  ');
+    expect(fit('abcdef', 4)).toBe('abc…');
+    expect(lineText(clipLine({ segments: [seg('hello '), seg('world')] }, 8))).toBe('hello w…');
+  });
+
+  it('summarises roles and replication', () => {
+    const healthy = resource([replica('msk-1', { role: 'Primary' }), replica('spb-1'), replica('bak-1', { witness: true, disk: 'Diskless' })]);
+    expect(rolesSummary(healthy)).toBe('P msk-1 / S spb-1');
+    expect(replicationSummary(healthy)).toEqual({ text: 'UpToDate/Established', tone: 'ok' });
+
+    const syncing = resource([replica('msk-1', { role: 'Primary', replication: 'SyncSource', syncPercent: 42.9 }), replica('spb-1', { disk: 'Inconsistent', replication: 'SyncTarget', syncPercent: 42.9 })], true);
+    expect(replicationSummary(syncing)).toEqual({ text: 'SyncTarget 42%', tone: 'warn' });
+
+    const peerLost = resource([replica('msk-1', { role: 'Primary', connection: 'Connecting', replication: 'Off', peerReachable: false }), replica('spb-1', { role: 'Unknown', disk: 'DUnknown', derived: true, peerReachable: false })], true);
+    expect(replicationSummary(peerLost)).toEqual({ text: 'UpToDate/Connecting', tone: 'warn' });
+    expect(rolesSummary(peerLost)).toBe('P msk-1 / ? spb-1');
+
+    const outdated = resource([replica('msk-1', { disk: 'Outdated', replication: 'Off' }), replica('spb-1', { disk: 'Outdated', replication: 'Off' })], true);
+    expect(replicationSummary(outdated)).toEqual({ text: 'Outdated/Off', tone: 'bad' });
+  });
+});

@@ -1,0 +1,105 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { COMMANDS, Command, commandsByCategory, keyLabel, keyTableMarkdown, visibleCommands } from './commands.js';
+import { helpLines } from './help-lines.js';
+import { commandForKey, keyName, keyNames } from './keys.js';
+import { lineText } from '../../state/format.js';
+
+const DOCS = fileURLToPath(new URL('../../../../../docs/console.md', import.meta.url));
+const BEGIN = '<!-- keys:begin -->';
+const END = '<!-- keys:end -->';
+
+describe('the key table', () => {
+  it('has exactly one entry per command, each with keys, a description and a category', () => {
+    expect(COMMANDS.map((entry) => entry.id).sort()).toEqual(Object.values(Command).sort());
+    for (const entry of COMMANDS) {
+      expect(entry.keys.length, entry.id).toBeGreaterThan(0);
+      expect(entry.description, entry.id).not.toBe('');
+      expect(entry.id).toMatch(/^[a-z]+\.[a-zA-Z]+$/);
+    }
+    const keys = COMMANDS.flatMap((entry) => entry.keys);
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+
+  it('binds arrows and j/k, PgUp/PgDn, g/G, Tab, ?, q and Ctrl-C', () => {
+    expect(commandForKey('up', 'pane')).toBe(Command.NavUp);
+    expect(commandForKey('k', 'pane')).toBe(Command.NavUp);
+    expect(commandForKey('j', 'pane')).toBe(Command.NavDown);
+    expect(commandForKey('pageup', 'pane')).toBe(Command.NavPageUp);
+    expect(commandForKey('pagedown', 'pane')).toBe(Command.NavPageDown);
+    expect(commandForKey('g', 'pane')).toBe(Command.NavHome);
+    expect(commandForKey('G', 'pane')).toBe(Command.NavEnd);
+    expect(commandForKey('tab', 'global')).toBe(Command.FocusNext);
+    expect(commandForKey('?', 'global')).toBe(Command.ViewHelp);
+    expect(commandForKey('q', 'global')).toBe(Command.AppQuit);
+    expect(commandForKey('ctrl+c', 'global')).toBe(Command.AppQuit);
+    // A pane key is not a global key and vice versa
+    expect(commandForKey('j', 'global')).toBeUndefined();
+    expect(commandForKey('q', 'pane')).toBeUndefined();
+  });
+
+  it('marks no command dangerous yet, and hides dangerous ones in read-only mode', () => {
+    expect(COMMANDS.filter((entry) => entry.dangerous)).toEqual([]);
+    expect(visibleCommands({ readOnly: true })).toEqual(COMMANDS);
+  });
+});
+
+describe('keyName', () => {
+  it('normalises Ink keypresses to table key names', () => {
+    expect(keyName('', { upArrow: true })).toBe('up');
+    expect(keyName('', { upArrow: true, shift: true })).toBe('shift+up');
+    expect(keyName('', { tab: true, shift: true })).toBe('shift+tab');
+    expect(keyName('', { pageDown: true })).toBe('pagedown');
+    expect(keyName('', { escape: true, meta: true })).toBe('escape');
+    expect(keyName('c', { ctrl: true })).toBe('ctrl+c');
+    expect(keyName('G', { shift: true })).toBe('G');
+    expect(keyName('?', {})).toBe('?');
+    expect(keyName('paste', {})).toBe('');
+  });
+
+  it('splits a run of plain characters into presses, but not control input', () => {
+    expect(keyNames('jjG', {})).toEqual(['j', 'j', 'G']);
+    expect(keyNames('', { downArrow: true })).toEqual(['down']);
+    expect(keyNames('ab', { ctrl: true })).toEqual([]);
+  });
+
+  it('labels keys for people', () => {
+    expect(['up', 'pageup', 'ctrl+c', 'shift+tab', 'G', 'escape'].map(keyLabel)).toEqual(['↑', 'PgUp', 'Ctrl-C', 'Shift-Tab', 'G', 'Esc']);
+  });
+});
+
+describe('generated help and docs', () => {
+  it('help lists every command under its category', () => {
+    const text = helpLines().map(lineText).join('\n');
+    for (const group of commandsByCategory()) expect(text).toContain(group.category);
+    for (const entry of COMMANDS) {
+      expect(text).toContain(entry.description);
+      expect(text).toContain(entry.id);
+    }
+  });
+
+  it('the Markdown key list has a row per command', () => {
+    const markdown = keyTableMarkdown();
+    for (const entry of COMMANDS) expect(markdown).toContain(`\`${entry.id}\``);
+    expect(markdown).toContain('| `↑`, `k` | `nav.up` |');
+  });
+
+  it('docs/console.md contains the current keyTableMarkdown() output (HVCTL_UPDATE_DOCS=1 rewrites it)', () => {
+    // Given the docs and the table
+    let docs = readFileSync(DOCS, 'utf8');
+    const generated = keyTableMarkdown();
+    if (process.env['HVCTL_UPDATE_DOCS'] === '1') {
+      const start = docs.indexOf(BEGIN);
+      const end = docs.indexOf(END);
+      expect(start, `docs/console.md needs ${BEGIN} and ${END} markers`).toBeGreaterThanOrEqual(0);
+      docs = `${docs.slice(0, start + BEGIN.length)}\n${generated}${docs.slice(end)}`;
+      writeFileSync(DOCS, docs);
+    }
+
+    // Then the docs embed it verbatim between the markers
+    expect(docs, 'docs/console.md is out of date: run `HVCTL_UPDATE_DOCS=1 npx vitest run packages/console/src/ui/key`').toContain(
+      `${BEGIN}\n${generated}${END}`,
+    );
+  });
+});
