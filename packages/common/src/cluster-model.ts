@@ -221,7 +221,7 @@ export class ClusterModel {
         error: reason,
         settled: true,
       };
-      if (previous.reachable) this.pushEvent(previous.name, 'error', `unreachable: ${reason}`);
+      if (previous.reachable || !previous.settled) this.pushEvent(previous.name, 'error', `unreachable: ${reason}`);
       this.scheduleEmit();
     }
     if (this.stopped) return;

@@ -262,6 +262,15 @@ export function buildTopology(snapshot: ClusterSnapshot, nowMs: number = Date.no
   }
   announcements.sort((a, b) => a.prefix.localeCompare(b.prefix) || a.node.localeCompare(b.node));
 
+  const resourcesByName = new Map(resources.map((resource) => [resource.name, resource]));
+  const vmAnnouncers = new Map<string, string[]>();
+  for (const announcement of announcements) {
+    if (announcement.kind !== 'vm') continue;
+    const nodes = vmAnnouncers.get(announcement.prefix) ?? [];
+    nodes.push(announcement.node);
+    vmAnnouncers.set(announcement.prefix, nodes);
+  }
+
   // VMs: one entry per name; the running definition wins over a stale or stopped one.
   const vmEntries = new Map<string, { domain: Domain__Output; node: string; stale: boolean }[]>();
   for (const connection of snapshot.nodes) {
@@ -288,7 +297,7 @@ export function buildTopology(snapshot: ClusterSnapshot, nowMs: number = Date.no
       const hidden =
         best.stale || vmState(best.domain) === 'running'
           ? undefined
-          : resources.find((r) => r.name === resourceName)?.replicas.find((replica) => replica.derived && !replica.witness);
+          : resourcesByName.get(resourceName)?.replicas.find((replica) => replica.derived && !replica.witness);
       return {
         name,
         node: hidden?.node ?? best.node,
@@ -297,7 +306,7 @@ export function buildTopology(snapshot: ClusterSnapshot, nowMs: number = Date.no
         resource: resourceName,
         priority: best.domain.priority,
         runningOn: list.filter((entry) => !entry.stale && vmState(entry.domain) === 'running').map((entry) => entry.node),
-        announcedFrom: announcements.filter((a) => a.kind === 'vm' && a.prefix === `${ip}/32`).map((a) => a.node),
+        announcedFrom: vmAnnouncers.get(`${ip}/32`) ?? [],
         stale: best.stale || hidden !== undefined,
         migrating: best.domain.migrating,
       };

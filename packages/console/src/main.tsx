@@ -9,6 +9,11 @@ import { renderConsole } from './ui/render.js';
 import { CONSOLE_VERSION } from './version.js';
 
 async function openConsole(clusterFile: string): Promise<void> {
+  if (!process.stdin.isTTY || !process.stdout.isTTY) {
+    throw new HvctlError('FAILED_PRECONDITION', 'the console needs an interactive terminal', {
+      nextSteps: ['run `hvctl status` (or `hvctl status --json`) from scripts and pipes'],
+    });
+  }
   const cluster = await loadClusterFile(clusterFile);
   // Ink owns stdout: the console logs to a file.
   const logger = createLogger({ name: 'hvctl-console', file: join(labDir(), '..', 'console.log') });

@@ -153,6 +153,8 @@ export function fakeClusterSnapshot(
   states: Map<string, NodeState__Output> = fakeLabStates(),
   unreachable: readonly string[] = [],
   version = 1,
+  /** When the unreachable nodes were lost. */
+  unreachableSinceMs = 1,
 ): ClusterSnapshot {
   const cluster = labClusterFile();
   const nodes: NodeConnection[] = cluster.nodes.map((node) => {
@@ -167,7 +169,7 @@ export function fakeClusterSnapshot(
       epoch: `epoch-${node.name}`,
       revision: 1,
       lastMessageMs: 1,
-      unreachableSinceMs: down ? 1 : 0,
+      unreachableSinceMs: down ? unreachableSinceMs : 0,
       error: down ? 'connection refused' : '',
       settled: true,
     };

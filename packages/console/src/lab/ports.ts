@@ -1,10 +1,10 @@
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 
 /** Asks the kernel for `count` distinct free TCP ports on `host`. */
 export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: count }, () =>
-      new Promise<import('node:net').Server>((resolve, reject) => {
+      new Promise<Server>((resolve, reject) => {
         const server = createServer();
         server.once('error', reject);
         server.listen(0, host, () => resolve(server));
