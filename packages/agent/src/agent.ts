@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '@hvctl/common';
+import { loadClusterFile, type ClusterFile, type Logger } from '@hvctl/common';
 import type { AgentConfig } from './config.js';
 import type { AgentContext } from './context.js';
 import { RealHostDriver } from './drivers/host/real.js';
@@ -14,6 +14,11 @@ import { EventHub, newEpoch } from './hub.js';
 import { RequestLedger } from './ledger.js';
 import { NodeInfoSource } from './node-info.js';
 import { bindServer, createServer } from './server.js';
+import { ClusterAccess } from './workflows/cluster-access.js';
+import { WorkflowEngine } from './workflows/engine.js';
+import { WorkflowJournal } from './workflows/journal.js';
+import { WORKFLOW_KINDS } from './workflows/kinds/index.js';
+import { LeaseTable } from './workflows/leases.js';
 
 /** How often host facts are re-measured and published. */
 const FACTS_REFRESH_MS = 5000;
@@ -68,7 +73,6 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   const nodeInfo = new NodeInfoSource({ name: config.node, site: config.site }, epoch, flags, drivers);
   await nodeInfo.probe();
   await nodeInfo.refreshFacts();
-  const linkPort = await world.start();
 
   const [resources, domains, announcements, neighbors, snapshots] = await Promise.all([
     drivers.drbd.list(),
@@ -78,7 +82,9 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     drivers.backup.localSnapshots(),
   ]);
   const hub = new EventHub({ node: nodeInfo.info(), resources, domains, announcements, neighbors, snapshots, log: [] }, { epoch });
+  // Watch before starting: the world's first refresh carries what it logged while loading (a crash report).
   const unwatch = world.watch((change) => hub.apply(change));
+  const linkPort = await world.start();
 
   const factsTimer = setInterval(() => {
     void nodeInfo.refreshFacts().then(() => hub.setNode(nodeInfo.info()));
@@ -95,7 +101,22 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     logger,
     heartbeatMs: config.heartbeatMs,
   };
-  const agentServer = createServer({ ctx: context, faults: world });
+  // Without a cluster file the agent only knows itself: workflows can then touch this node only.
+  const cluster: ClusterFile = config.cluster
+    ? await loadClusterFile(config.cluster)
+    : { name: 'single', sites: [{ name: config.site, kind: 'main' }], nodes: [{ name: config.node, site: config.site, address: config.listen }] };
+  const journal = new WorkflowJournal(join(config.stateDir, 'workflows'));
+  const leases = new LeaseTable(join(config.stateDir, 'leases.json'));
+  const engine = new WorkflowEngine({
+    self: config.node,
+    cluster: new ClusterAccess(cluster, config.node),
+    journal,
+    leases,
+    kinds: WORKFLOW_KINDS,
+    logger: logger.child({ area: 'workflow' }),
+    announce: (level, message) => hub.log({ level, area: 'workflow', message }),
+  });
+  const agentServer = createServer({ ctx: context, faults: world, workflows: { engine, leases, journal } });
   let port: number;
   try {
     port = await bindServer(agentServer.server, config.listen);
@@ -104,6 +125,8 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     throw error;
   }
   agentServer.updateHealth();
+  // Resume after binding: the steps of a resumed workflow may call this very agent.
+  await engine.start();
   logger.info({ port, linkPort, node: config.node }, 'agent started (simulated drivers)');
 
   return {
@@ -111,6 +134,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     linkPort,
     context,
     stop: async (graceMs = 2000) => {
+      engine.stop();
       clearInterval(factsTimer);
       unwatch();
       await new Promise<void>((resolve) => {

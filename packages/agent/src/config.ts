@@ -21,6 +21,8 @@ export interface AgentConfig {
   readonly stateDir: string;
   /** Interval of watch heartbeats. */
   readonly heartbeatMs: number;
+  /** The cluster file (membership), used by workflows to reach the other agents. */
+  readonly cluster?: string;
   readonly log: { readonly file?: string; readonly level: string };
   readonly drivers: { readonly drbd: DriverKind; readonly kvm: DriverKind; readonly routing: DriverKind; readonly backup: DriverKind; readonly host: DriverKind };
   /** Simulation settings; required when any driver is "sim". */
@@ -80,6 +82,7 @@ export function parseAgentConfig(raw: unknown, path: string): AgentConfig {
     listen,
     stateDir: abs(String(doc['stateDir'] ?? '/var/lib/hvctl')),
     heartbeatMs: Number(doc['heartbeatMs'] ?? 1000),
+    ...(typeof doc['cluster'] === 'string' ? { cluster: abs(doc['cluster']) } : {}),
     log: { ...(typeof log['file'] === 'string' ? { file: abs(log['file']) } : {}), level: String(log['level'] ?? 'info') },
     drivers: {
       drbd: driverKind(path, 'drbd', drivers['drbd']),

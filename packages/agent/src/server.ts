@@ -10,12 +10,19 @@ import { eventsService } from './services/events.js';
 import { faultsService, type FaultTarget } from './services/faults.js';
 import { kvmService } from './services/kvm.js';
 import { nodeService } from './services/node.js';
+import { leasesService } from './services/leases.js';
 import { routingService } from './services/routing.js';
+import { workflowsService } from './services/workflows.js';
+import type { WorkflowEngine } from './workflows/engine.js';
+import type { WorkflowJournal } from './workflows/journal.js';
+import type { LeaseTable } from './workflows/leases.js';
 
 export interface ServerDeps {
   readonly ctx: AgentContext;
   /** Only for simulated agents: the lab's fault injection. Never set in real mode. */
   readonly faults?: FaultTarget;
+  /** The workflow engine, its leases and journal. */
+  readonly workflows: { readonly engine: WorkflowEngine; readonly leases: LeaseTable; readonly journal: WorkflowJournal };
 }
 
 export interface AgentServer {
@@ -29,6 +36,8 @@ export interface AgentServer {
 const SERVICE_AREA: Record<(typeof HVCTL_V1_SERVICES)[number], Area | undefined> = {
   'hvctl.v1.NodeService': undefined,
   'hvctl.v1.EventsService': undefined,
+  'hvctl.v1.WorkflowsService': undefined,
+  'hvctl.v1.LeasesService': undefined,
   'hvctl.v1.DrbdService': 'drbd',
   'hvctl.v1.KvmService': 'kvm',
   'hvctl.v1.RoutingService': 'routing',
@@ -57,6 +66,15 @@ export function createServer(deps: ServerDeps): AgentServer {
   server.addService(v1.RoutingService.service, routingService(ctx));
   server.addService(v1.BackupService.service, backupService(ctx));
   server.addService(v1.EventsService.service, eventsService(ctx));
+  const { engine, leases, journal } = deps.workflows;
+  server.addService(v1.WorkflowsService.service, workflowsService(ctx.logger, engine, ctx.ledger));
+  server.addService(
+    v1.LeasesService.service,
+    leasesService(ctx.logger, leases, async (message, who) => {
+      ctx.hub.log({ level: 'warn', area: 'workflow', message });
+      await journal.appendOperator({ timeUnixMs: Date.now(), event: 'lease-broken', who, detail: message });
+    }),
+  );
   if (deps.faults) server.addService(labV1.FaultsService.service, faultsService(ctx.logger, deps.faults));
 
   const initial: ServingStatusMap = { '': 'NOT_SERVING' };

@@ -6,8 +6,10 @@ import {
   type EventsServiceClient,
   type FaultsServiceClient,
   type KvmServiceClient,
+  type LeasesServiceClient,
   type NodeServiceClient,
   type RoutingServiceClient,
+  type WorkflowsServiceClient,
 } from '@hvctl/proto';
 import { fromServiceError } from './errors.js';
 
@@ -33,6 +35,8 @@ export interface AgentClient {
   readonly routing: RoutingServiceClient;
   readonly backup: BackupServiceClient;
   readonly events: EventsServiceClient;
+  readonly workflows: WorkflowsServiceClient;
+  readonly leases: LeasesServiceClient;
   /** Lab fault injection; only simulated agents serve it. */
   readonly faults: FaultsServiceClient;
   close(): void;
@@ -60,6 +64,8 @@ export function createAgentClient(address: string, options: AgentClientOptions =
     routing: new v1.RoutingService(address, credentials, shared),
     backup: new v1.BackupService(address, credentials, shared),
     events: new v1.EventsService(address, credentials, shared),
+    workflows: new v1.WorkflowsService(address, credentials, shared),
+    leases: new v1.LeasesService(address, credentials, shared),
     faults: new labV1.FaultsService(address, credentials, shared),
     close: () => node.close(),
   };

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ClusterModel, HvctlError, createAgentClient, createLogger, loadClusterFile } from '@hvctl/common';
 import { loadCluster } from './cli/cluster.js';
 import { labCommand } from './cli/lab-command.js';
+import { workflowCommands } from './cli/workflow-command.js';
 import { fetchTopology, formatStatus } from './cli/status.js';
 import { labDir } from './lab/state.js';
 import { renderConsole } from './ui/render.js';
@@ -66,6 +67,7 @@ program
   });
 
 program.addCommand(labCommand(openConsole));
+for (const command of workflowCommands()) program.addCommand(command);
 
 program.parseAsync(process.argv).then(
   () => {

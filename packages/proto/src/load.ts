@@ -10,6 +10,7 @@ import type { ProtoGrpcType as FaultsProto } from './generated/faults.js';
 import type { ProtoGrpcType as KvmProto } from './generated/kvm.js';
 import type { ProtoGrpcType as NodeProto } from './generated/node.js';
 import type { ProtoGrpcType as RoutingProto } from './generated/routing.js';
+import type { ProtoGrpcType as WorkflowsProto } from './generated/workflows.js';
 
 /** Directory holding the .proto tree (`hvctl/v1/*.proto`, `hvctl/lab/v1/*.proto`). */
 export const PROTO_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'proto');
@@ -22,6 +23,7 @@ export const HVCTL_V1_FILES = [
   'hvctl/v1/routing.proto',
   'hvctl/v1/backup.proto',
   'hvctl/v1/events.proto',
+  'hvctl/v1/workflows.proto',
 ] as const;
 
 /** The lab-only fault injection API, served by simulated agents only. */
@@ -41,7 +43,7 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 };
 
 /** Every hvctl.v1 service and message, typed. */
-export type HvctlV1 = (NodeProto & DrbdProto & KvmProto & RoutingProto & BackupProto & EventsProto)['hvctl']['v1'];
+export type HvctlV1 = (NodeProto & DrbdProto & KvmProto & RoutingProto & BackupProto & EventsProto & WorkflowsProto)['hvctl']['v1'];
 /** The hvctl.lab.v1 package, typed. */
 export type HvctlLabV1 = FaultsProto['hvctl']['lab']['v1'];
 
@@ -53,6 +55,8 @@ export const HVCTL_V1_SERVICES = [
   'hvctl.v1.RoutingService',
   'hvctl.v1.BackupService',
   'hvctl.v1.EventsService',
+  'hvctl.v1.WorkflowsService',
+  'hvctl.v1.LeasesService',
 ] as const;
 
 /** Fully-qualified name of the lab fault service. */

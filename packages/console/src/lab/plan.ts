@@ -152,6 +152,7 @@ export function planLab(options: { readonly vms: number; readonly ports: LabPort
         site: node.site,
         listen: address(node.name),
         stateDir: './state',
+        cluster: '../../cluster.yaml',
         heartbeatMs: 1000,
         log: { file: './agent.log', level: 'info' },
         drivers: { drbd: 'sim', kvm: 'sim', routing: 'sim', backup: 'sim', host: 'sim' },

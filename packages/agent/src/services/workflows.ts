@@ -1,0 +1,66 @@
+import type { WorkflowsServiceHandlers, WorkflowSpec__Output, Workflow__Output } from '@hvctl/proto';
+import { invalidArgument, toServiceError, validateRequestId, type Logger } from '@hvctl/common';
+import type { ServiceError } from '@grpc/grpc-js';
+import type { RequestLedger } from '../ledger.js';
+import type { WorkflowEngine } from '../workflows/engine.js';
+import { unary } from './handler.js';
+
+const WORKFLOW_ID = /^wf-[a-z0-9-]{1,60}$/;
+const OWNER = /^[A-Za-z0-9@._:-]{0,64}$/;
+
+function checkId(id: string): string {
+  if (!WORKFLOW_ID.test(id)) throw invalidArgument(`"${id.slice(0, 70)}" is not a workflow id (like wf-20261123-1a2b3c4d)`);
+  return id;
+}
+
+function checkOwner(owner: string): string {
+  if (!OWNER.test(owner)) throw invalidArgument('owner must be up to 64 letters, digits or "@._:-"');
+  return owner || 'unknown';
+}
+
+function checkSpec(spec: WorkflowSpec__Output | null): WorkflowSpec__Output {
+  if (!spec?.kind) throw invalidArgument('spec is required: one of migrate, drain, undrain, failover, failback');
+  return spec;
+}
+
+/** hvctl.v1.WorkflowsService: plan, run, watch, abort and adopt workflows on this coordinator. */
+export function workflowsService(logger: Logger, engine: WorkflowEngine, ledger: RequestLedger): WorkflowsServiceHandlers {
+  return {
+    Plan: unary(logger, 'Plan', async (request) => ({ plan: await engine.plan(checkSpec(request.spec)) })),
+    Submit: unary(logger, 'Submit', (request) => {
+      const spec = checkSpec(request.spec);
+      const owner = checkOwner(request.owner);
+      return ledger.once('Submit', validateRequestId(request.requestId), async () => ({ workflow: await engine.submit(spec, owner) }));
+    }),
+    WatchWorkflow: (call) => {
+      let unsubscribe: (() => void) | undefined;
+      const close = (): void => unsubscribe?.();
+      call.on('cancelled', close);
+      call.on('close', close);
+      try {
+        const id = checkId(call.request.id);
+        unsubscribe = engine.watch(id, (workflow: Workflow__Output) => {
+          call.write({ workflow });
+          if (!engine.isRunning(id) && workflow.state !== 'running') {
+            close();
+            call.end();
+          }
+        });
+        if (!engine.isRunning(id)) {
+          close();
+          call.end();
+        }
+      } catch (error) {
+        call.emit('error', toServiceError(error, (cause) => logger.error({ err: cause }, 'WatchWorkflow failed')) as ServiceError);
+      }
+    },
+    ListWorkflows: unary(logger, 'ListWorkflows', async () => ({ workflows: await engine.list() })),
+    Abort: unary(logger, 'Abort', async (request) => ({ workflow: await engine.abort(checkId(request.id), checkOwner(request.owner)) })),
+    Resume: unary(logger, 'Resume', async (request) => ({ workflow: await engine.resume(checkId(request.id), checkOwner(request.owner)) })),
+    Record: unary(logger, 'Record', async (request) => {
+      if (!request.workflow || !WORKFLOW_ID.test(request.workflow.id)) throw invalidArgument('record needs a workflow with a valid id');
+      await engine.record(request.workflow);
+      return {};
+    }),
+  };
+}
