@@ -6,3 +6,4 @@ export * from './client.js';
 export * from './node-state.js';
 export * from './cluster-model.js';
 export * from './topology.js';
+export * from './invariants.js';

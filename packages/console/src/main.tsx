@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { join } from 'node:path';
 import { ClusterModel, HvctlError, createAgentClient, createLogger, loadClusterFile } from '@hvctl/common';
 import { loadCluster } from './cli/cluster.js';
+import { checkCommand } from './cli/check.js';
 import { labCommand } from './cli/lab-command.js';
 import { workflowCommands } from './cli/workflow-command.js';
 import { fetchTopology, formatStatus } from './cli/status.js';
@@ -68,6 +69,7 @@ program
 
 program.addCommand(labCommand(openConsole));
 for (const command of workflowCommands()) program.addCommand(command);
+program.addCommand(checkCommand());
 
 program.parseAsync(process.argv).then(
   () => {

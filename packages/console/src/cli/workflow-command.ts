@@ -1,10 +1,11 @@
 import { createInterface } from 'node:readline/promises';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import type { AbortResponse__Output, ListLeasesResponse__Output, ListWorkflowsResponse__Output, BreakResponse__Output, ResumeResponse__Output, Workflow__Output, WorkflowSpec } from '@hvctl/proto';
+import type { AbortResponse__Output, BreakResponse__Output, ResumeResponse__Output, Workflow__Output, WorkflowSpec } from '@hvctl/proto';
 import { HvctlError, deadline, failedPrecondition, unary, validateNodeName, validateResourceName, type ClusterFile, type Topology } from '@hvctl/common';
 import { loadCluster } from './cluster.js';
 import { table } from './format.js';
+import { gatherLeases, gatherWorkflows, isOrphan } from './gather.js';
 import { formatPlan, formatResult, stepChanges } from './plan-format.js';
 import { fetchTopology } from './status.js';
 import { EXIT, clientFor, exitCodeFor, follow, planOn, submitOn } from './workflow-client.js';
@@ -225,37 +226,16 @@ export function workflowCommands(): Command[] {
     .option('--json', 'machine-readable output')
     .action(async (options: { json?: boolean }, command: Command) => {
       const cluster = await loadCluster(globals(command).cluster);
-      const merged = new Map<string, { workflow: Workflow__Output; from: string }>();
-      const reachable = new Set<string>();
-      await Promise.all(
-        cluster.nodes.map(async (entry) => {
-          const client = clientFor(cluster, entry.name);
-          try {
-            const { workflows: list } = await unary<ListWorkflowsResponse__Output>('ListWorkflows', (cb) => client.workflows.listWorkflows({}, deadline(2000), cb));
-            reachable.add(entry.name);
-            for (const workflow of list) {
-              const known = merged.get(workflow.id);
-              const done = workflow.steps.filter((s) => s.state === 'done').length;
-              const knownDone = known?.workflow.steps.filter((s) => s.state === 'done').length ?? -1;
-              if (!known || workflow.coordinator === entry.name || done > knownDone) merged.set(workflow.id, { workflow, from: entry.name });
-            }
-          } catch {
-            // unreachable: its workflows show through the copies others hold
-          } finally {
-            client.close();
-          }
-        }),
-      );
-      const rows = [...merged.values()].sort((a, b) => Number(b.workflow.createdUnixMs) - Number(a.workflow.createdUnixMs));
-      const status = (w: Workflow__Output): string => (w.state === 'running' && !reachable.has(w.coordinator) ? 'ORPHANED' : w.state);
+      const { items, reachable } = await gatherWorkflows(cluster);
+      const status = (w: Workflow__Output): string => (isOrphan(w, reachable) ? 'ORPHANED' : w.state);
       if (options.json) {
-        jsonLine(rows.map(({ workflow }) => ({ ...workflow, plan: { ...workflow.plan, data: undefined }, orphaned: status(workflow) === 'ORPHANED' })));
+        jsonLine(items.map((workflow) => ({ ...workflow, plan: { ...workflow.plan, data: undefined }, orphaned: isOrphan(workflow, reachable) })));
         return;
       }
       console.log(
         table(
           ['ID', 'STATE', 'COORDINATOR', 'OWNER', 'STEPS', 'TITLE'],
-          rows.map(({ workflow }) => [
+          items.map((workflow) => [
             workflow.id,
             status(workflow),
             workflow.coordinator,
@@ -316,26 +296,24 @@ export function workflowCommands(): Command[] {
     .option('--json', 'machine-readable output')
     .action(async (options: { json?: boolean }, command: Command) => {
       const cluster = await loadCluster(globals(command).cluster);
-      const rows: (string[] & { length: 6 })[] = [];
-      const all: unknown[] = [];
-      await Promise.all(
-        cluster.nodes.map(async (entry) => {
-          const client = clientFor(cluster, entry.name);
-          try {
-            const { leases } = await unary<ListLeasesResponse__Output>('ListLeases', (cb) => client.leases.listLeases({}, deadline(2000), cb));
-            for (const lease of leases) {
-              all.push({ on: entry.name, ...lease });
-              rows.push([entry.name, lease.key, lease.workflowId, lease.owner, new Date(Number(lease.sinceUnixMs)).toISOString(), `${Math.max(0, Math.round((Number(lease.expiresUnixMs) - Date.now()) / 1000))}s`] as string[] & { length: 6 });
-            }
-          } catch {
-            rows.push([entry.name, '(unreachable)', '', '', '', ''] as string[] & { length: 6 });
-          } finally {
-            client.close();
-          }
-        }),
-      );
-      if (options.json) jsonLine(all);
-      else console.log(rows.length ? table(['ON', 'KEY', 'WORKFLOW', 'OWNER', 'SINCE', 'EXPIRES IN'], rows.sort((a, b) => a.join().localeCompare(b.join()))) : 'no leases held');
+      const { items, reachable } = await gatherLeases(cluster);
+      if (options.json) {
+        jsonLine(items);
+        return;
+      }
+      const rows = items
+        .map((lease) => [
+          lease.on,
+          lease.key,
+          lease.workflowId,
+          lease.owner,
+          new Date(Number(lease.sinceUnixMs)).toISOString(),
+          `${Math.max(0, Math.round((Number(lease.expiresUnixMs) - Date.now()) / 1000))}s`,
+        ])
+        .sort((a, b) => a.join().localeCompare(b.join()));
+      console.log(rows.length ? table(['ON', 'KEY', 'WORKFLOW', 'OWNER', 'SINCE', 'EXPIRES IN'], rows) : 'no leases held');
+      const missing = cluster.nodes.filter((entry) => !reachable.has(entry.name)).map((entry) => entry.name);
+      if (missing.length) console.log(`unreachable (leases unknown): ${missing.join(', ')}`);
     });
   locks
     .command('break <key>')
@@ -357,17 +335,7 @@ export function workflowCommands(): Command[] {
 }
 
 async function findCoordinator(cluster: ClusterFile, id: string): Promise<string> {
-  for (const entry of cluster.nodes) {
-    const client = clientFor(cluster, entry.name);
-    try {
-      const { workflows } = await unary<ListWorkflowsResponse__Output>('ListWorkflows', (cb) => client.workflows.listWorkflows({}, deadline(2000), cb));
-      const found = workflows.find((workflow) => workflow.id === id);
-      if (found) return found.coordinator;
-    } catch {
-      // try the next agent
-    } finally {
-      client.close();
-    }
-  }
-  throw new HvctlError('NOT_FOUND', `no agent knows workflow ${id}`);
+  const found = (await gatherWorkflows(cluster)).items.find((workflow) => workflow.id === id);
+  if (!found) throw new HvctlError('NOT_FOUND', `no agent knows workflow ${id}`);
+  return found.coordinator;
 }

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import type { Lease__Output, NodeState__Output, Workflow__Output } from '@hvctl/proto';
+import { checkInvariants } from './invariants.js';
+import { buildTopology } from './topology.js';
+import { fakeClusterSnapshot, fakeLabStates } from './testing/fixtures.js';
+
+const topologyOf = (mutate: (states: Map<string, NodeState__Output>) => void = () => undefined) => {
+  const states = fakeLabStates(2);
+  mutate(states);
+  return buildTopology(fakeClusterSnapshot(states), 1_700_000_000_000);
+};
+const state = (states: Map<string, NodeState__Output>, node: string): NodeState__Output => states.get(node)!;
+const lease = (key: string, workflowId: string): Lease__Output & { on: string } => ({
+  on: 'msk-1',
+  key,
+  workflowId,
+  owner: 'alice',
+  coordinator: 'msk-1',
+  sinceUnixMs: 0,
+  expiresUnixMs: 0,
+});
+const runningWorkflow = { id: 'wf-1', state: 'running' } as Workflow__Output;
+
+describe('checkInvariants', () => {
+  it('passes on a healthy lab', () => {
+    expect(checkInvariants(topologyOf(), [], []).violations).toEqual([]);
+  });
+
+  it('flags two Primaries unless a running workflow holds the resource', () => {
+    // Given the Secondary of vm-msk-1-1 on spb-1 turned Primary
+    const topology = topologyOf((states) => {
+      state(states, 'spb-1').resources.find((r) => r.name === 'vm-msk-1-1')!.role = 'Primary';
+    });
+    // Then it is a violation, but not while a migration (a running workflow's lease) holds it
+    expect(checkInvariants(topology, [], []).violations.map((v) => v.rule)).toContain('dual-primary');
+    expect(checkInvariants(topology, [lease('resource/vm-msk-1-1', 'wf-1')], [runningWorkflow]).violations.map((v) => v.rule)).not.toContain('dual-primary');
+  });
+
+  it('flags a VM running on two nodes and a /32 announced from the wrong node', () => {
+    const topology = topologyOf((states) => {
+      const domain = state(states, 'msk-1').domains.find((d) => d.name === 'vm-msk-1-1')!;
+      state(states, 'spb-1').domains.push({ ...domain });
+      state(states, 'spb-1').announcements.push({ prefix: `${domain.ip}/32`, kind: 'ANNOUNCEMENT_KIND_VM', node: 'spb-1', vm: domain.name, sinceUnixMs: 0 });
+    });
+    const rules = checkInvariants(topology, [], []).violations.map((v) => v.rule);
+    expect(rules).toContain('vm-twice');
+    expect(rules).toContain('route');
+  });
+
+  it('flags a resource without an UpToDate replica, stale allow-two-primaries and stale leases', () => {
+    const topology = topologyOf((states) => {
+      state(states, 'msk-1').resources.find((r) => r.name === 'vm-msk-1-2')!.diskState = 'Inconsistent';
+      state(states, 'spb-1').resources.find((r) => r.name === 'vm-msk-1-2')!.diskState = 'Outdated';
+      state(states, 'msk-2').resources.find((r) => r.name === 'vm-msk-2-1')!.allowTwoPrimaries = true;
+    });
+    const report = checkInvariants(topology, [lease('node/msk-2', 'wf-gone')], [{ id: 'wf-gone', state: 'succeeded' } as Workflow__Output]);
+    expect(report.violations.map((v) => v.rule).sort()).toEqual(['no-uptodate', 'stale-lease', 'stale-two-primaries']);
+  });
+
+  it('does not judge what it cannot see, and says so', () => {
+    const states = fakeLabStates(2);
+    const topology = buildTopology(fakeClusterSnapshot(states, ['spb-1']), 1_700_000_000_000);
+    const report = checkInvariants(topology, [], []);
+    expect(report.unchecked).toEqual([expect.stringContaining('spb-1 is unreachable')]);
+    expect(report.violations.map((v) => v.rule)).not.toContain('no-uptodate');
+  });
+});

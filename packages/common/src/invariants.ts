@@ -1,0 +1,82 @@
+import type { Lease__Output, Workflow__Output } from '@hvctl/proto';
+import type { Topology } from './topology.js';
+
+/** One broken safety invariant (MISSION.md), with what to look at. */
+export interface Violation {
+  /** Short id: "dual-primary", "vm-twice", "route", "no-uptodate", "stale-two-primaries", "stale-lease", "bgp-without-quorum". */
+  readonly rule: string;
+  readonly subject: string;
+  readonly message: string;
+}
+
+export interface InvariantReport {
+  readonly violations: readonly Violation[];
+  /** What could not be checked (unreachable nodes). */
+  readonly unchecked: readonly string[];
+}
+
+/**
+ * Checks the safety invariants on a topology plus the leases and workflows the agents
+ * report: one Primary per resource, one running copy per VM, a VM's /32 only from where
+ * it runs, an UpToDate replica per resource, no allow-two-primaries or lease left behind
+ * by a workflow that is not running, no public block from a side without quorum.
+ */
+export function checkInvariants(
+  topology: Topology,
+  leases: readonly (Lease__Output & { readonly on: string })[],
+  workflows: readonly Workflow__Output[],
+): InvariantReport {
+  const violations: Violation[] = [];
+  const unchecked = topology.nodes.filter((node) => !node.reachable).map((node) => `${node.name} is unreachable: its replicas, VMs and announcements were not checked`);
+  const running = new Set(workflows.filter((workflow) => workflow.state === 'running').map((workflow) => workflow.id));
+  const leasedByRunning = new Set(leases.filter((lease) => running.has(lease.workflowId)).map((lease) => lease.key));
+
+  for (const resource of topology.resources) {
+    if (resource.primaries.length > 1) {
+      const migrating = leasedByRunning.has(`resource/${resource.name}`);
+      if (!migrating) {
+        violations.push({ rule: 'dual-primary', subject: resource.name, message: `${resource.name} is Primary on ${resource.primaries.join(' and ')} outside a live migration` });
+      }
+    }
+    const diskful = resource.replicas.filter((replica) => !replica.witness);
+    const visible = diskful.filter((replica) => !replica.derived);
+    if (visible.length === diskful.length && !diskful.some((replica) => replica.disk === 'UpToDate')) {
+      violations.push({ rule: 'no-uptodate', subject: resource.name, message: `${resource.name} has no UpToDate replica (${diskful.map((r) => `${r.node} ${r.disk}`).join(', ')})` });
+    }
+    for (const replica of resource.replicas) {
+      if (replica.allowTwoPrimaries && !leasedByRunning.has(`resource/${resource.name}`)) {
+        violations.push({ rule: 'stale-two-primaries', subject: resource.name, message: `allow-two-primaries is set for ${resource.name} on ${replica.node} and no running workflow holds it` });
+      }
+    }
+  }
+
+  for (const vm of topology.vms) {
+    if (vm.runningOn.length > 1) {
+      violations.push({ rule: 'vm-twice', subject: vm.name, message: `${vm.name} runs on ${vm.runningOn.join(' and ')}` });
+    }
+    if (vm.stale) continue;
+    const expected = vm.state === 'running' ? [vm.node] : [];
+    const wrong = vm.announcedFrom.filter((node) => !expected.includes(node));
+    if (wrong.length) {
+      violations.push({ rule: 'route', subject: vm.name, message: `${vm.ip}/32 (${vm.name}, ${vm.state} on ${vm.node}) is announced from ${wrong.join(', ')}` });
+    }
+    if (vm.state === 'running' && !vm.announcedFrom.includes(vm.node) && !leasedByRunning.has(`resource/${vm.resource}`)) {
+      violations.push({ rule: 'route', subject: vm.name, message: `${vm.ip}/32 is not announced from ${vm.node}, where ${vm.name} runs` });
+    }
+  }
+
+  for (const lease of leases) {
+    if (!running.has(lease.workflowId)) {
+      violations.push({ rule: 'stale-lease', subject: lease.key, message: `${lease.key} on ${lease.on} is held by ${lease.workflowId}, which is not running` });
+    }
+  }
+
+  for (const announcement of topology.announcements) {
+    if (announcement.kind !== 'bgp') continue;
+    const replicas = topology.resources.flatMap((resource) => resource.replicas.filter((replica) => replica.node === announcement.node && !replica.witness && !replica.derived));
+    if (replicas.length > 0 && replicas.every((replica) => !replica.quorum)) {
+      violations.push({ rule: 'bgp-without-quorum', subject: announcement.prefix, message: `${announcement.node} announces ${announcement.prefix} but has lost quorum on every resource` });
+    }
+  }
+  return { violations, unchecked };
+}
