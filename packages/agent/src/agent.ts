@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadClusterFile, type ClusterFile, type Logger } from '@hvctl/common';
 import type { AgentConfig } from './config.js';
@@ -42,6 +42,21 @@ async function readRecord(path: string): Promise<SimNodeRecord | undefined> {
   }
 }
 
+/**
+ * A file the lab writes into a node's state directory before killing only its agent
+ * (`lab fault kill NODE --agent-only`): the next start keeps the simulated host's state.
+ */
+export const AGENT_ONLY_RESTART_MARKER = 'agent-only-restart';
+
+async function consumeMarker(path: string): Promise<boolean> {
+  try {
+    await rm(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Builds, binds and starts an agent from its config. */
 export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
   const sim = config.sim;
@@ -58,7 +73,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     peers: sim.peers,
     linkListen: sim.link,
     record: seed,
-    restarted: persisted !== undefined,
+    ...(persisted ? { restart: (await consumeMarker(join(config.stateDir, AGENT_ONLY_RESTART_MARKER))) ? 'agent-only' : 'host-crash' } : {}),
     statePath,
     ...(sim.timing ? { timing: sim.timing } : {}),
     ...(sim.peerTimeoutMs ? { peerTimeoutMs: sim.peerTimeoutMs } : {}),

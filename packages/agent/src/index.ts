@@ -1,4 +1,4 @@
-export { startAgent, type RunningAgent } from './agent.js';
+export { AGENT_ONLY_RESTART_MARKER, startAgent, type RunningAgent } from './agent.js';
 export { createServer, bindServer, type AgentServer, type ServerDeps } from './server.js';
 export { loadAgentConfig, parseAgentConfig, DEFAULT_CONFIG_PATH, type AgentConfig, type SimConfig } from './config.js';
 export type { SimNodeRecord, SimResourceRecord, SimDomainRecord, SimAnnouncementRecord } from './drivers/sim/records.js';

@@ -93,9 +93,10 @@ export function labCommand(openConsole: (clusterFile: string) => Promise<void>):
     .command('kill <node>')
     .description('kill -9 a node: its host "crashes" (peers see it lost within 3 s)')
     .option(...dirOption)
-    .action(async (node: string, options: { dir?: string }) => {
-      await labKill(labDir(options.dir), name(node));
-      console.log(`killed ${node}`);
+    .option('--agent-only', 'kill only the agent: on restart the simulated host is as it was (VMs still running)')
+    .action(async (node: string, options: { dir?: string; agentOnly?: boolean }) => {
+      await labKill(labDir(options.dir), name(node), { agentOnly: options.agentOnly ?? false });
+      console.log(`killed ${node}${options.agentOnly ? ' (agent only)' : ''}`);
     });
   fault
     .command('restart <node>')

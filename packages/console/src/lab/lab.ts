@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { HvctlError, createAgentClient, deadline, failedPrecondition, formatClusterFile, notFound, unary, type AgentClient } from '@hvctl/common';
 import type { ListResourcesResponse__Output } from '@hvctl/proto';
+import { AGENT_ONLY_RESTART_MARKER } from '@hvctl/agent';
 import { LAB_NODES, partitionFor, planLab } from './plan.js';
 import { freePorts } from './ports.js';
 import { isAgentProcess, labClusterPath, readLabState, writeLabState, type LabNodeState, type LabState } from './state.js';
@@ -210,11 +211,19 @@ function requireNode(state: LabState, name: string): LabNodeState {
   return node;
 }
 
-/** Kills a node's agent with SIGKILL: the simulated host crashes. */
-export async function labKill(dir: string, name: string): Promise<void> {
+/**
+ * Kills a node's agent with SIGKILL. By default the simulated host crashes with it (its
+ * VMs stop, DRBD comes back Secondary on restart); with `agentOnly` only the agent dies
+ * and a restart finds the host as it was, like a real hypervisor whose agent crashed.
+ */
+export async function labKill(dir: string, name: string, options: { readonly agentOnly?: boolean } = {}): Promise<void> {
   const state = await requireLab(dir);
   const node = requireNode(state, name);
   if (!isAgentProcess(node.pid, configPathOf(node))) throw failedPrecondition(`${name} is not running`);
+  if (options.agentOnly) {
+    await mkdir(join(node.dir, 'state'), { recursive: true });
+    await writeFile(join(node.dir, 'state', AGENT_ONLY_RESTART_MARKER), `${Date.now()}\n`);
+  }
   process.kill(node.pid, 'SIGKILL');
   node.pid = 0;
   await writeLabState(state);

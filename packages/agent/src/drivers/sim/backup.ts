@@ -133,7 +133,7 @@ export class SimBackup implements BackupDriver {
     }
     world.log('info', 'backup', `restored snapshot ${snapshot.shortId} of ${snapshot.vm} into ${targetResource}`);
     world.refresh();
-    world.scheduleSave();
+    world.persistNow();
     return { snapshot, targetResource, bytesRestored: Number(snapshot.sizeBytes) };
   }
 
@@ -153,7 +153,7 @@ export class SimBackup implements BackupDriver {
     if (!repository) throw failedPrecondition(`${this.world.name} holds no backup repository`);
     repository.snapshots.push(snapshot);
     this.world.refresh();
-    this.world.scheduleSave();
+    this.world.persistNow();
     return snapshot;
   }
 

@@ -1,4 +1,4 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Announcement__Output, Domain__Output, Neighbor__Output, Resource__Output, Route__Output } from '@hvctl/proto';
 import { failedPrecondition, neighborKey, notFound, type Logger } from '@hvctl/common';
@@ -18,8 +18,13 @@ export interface SimWorldOptions {
   readonly linkListen: string;
   /** Persisted state (or the lab's seed on first start). */
   readonly record: SimNodeRecord;
-  /** True when `record` was persisted by an earlier run of this node: it crashed and came back. */
-  readonly restarted: boolean;
+  /**
+   * How this node comes back when `record` was persisted by an earlier run: "host-crash"
+   * (the simulated host crashed and rebooted: DRBD Secondary, VMs off) or "agent-only"
+   * (only the agent process died, as on a real host where VMs and DRBD run on without it).
+   * Undefined for a first start from the seed.
+   */
+  readonly restart?: 'host-crash' | 'agent-only';
   /** Where to persist the state; undefined keeps it in memory only. */
   readonly statePath?: string;
   readonly timing?: Partial<SimTiming>;
@@ -69,7 +74,6 @@ export class SimWorld implements FaultTarget {
   private tickTimer?: NodeJS.Timeout;
   private lastTickMs = Date.now();
   private saveTimer?: NodeJS.Timeout;
-  private saving: Promise<void> = Promise.resolve();
   private readonly handlers: Record<string, LinkHandler> = {};
   private pendingLogs: LogLine[] = [];
 
@@ -82,7 +86,8 @@ export class SimWorld implements FaultTarget {
     for (const domain of options.record.domains) this.domains.set(domain.name, { ...domain });
     for (const announcement of options.record.announcements) this.announcements.set(announcement.prefix, { ...announcement });
     this.repository = options.record.repository ? { snapshots: [...options.record.repository.snapshots] } : undefined;
-    if (options.restarted) this.afterCrash();
+    if (options.restart === 'host-crash') this.afterCrash();
+    if (options.restart === 'agent-only') this.log('warn', 'node', 'agent restarted; the host kept running: VMs and DRBD roles as they were');
     this.net = new SimNet({
       self: options.self,
       listen: options.linkListen,
@@ -110,7 +115,7 @@ export class SimWorld implements FaultTarget {
 
   async start(): Promise<number> {
     // Persist at once: a node that crashes before its first change must come back as a restart, not a fresh seed.
-    await this.save();
+    this.persistNow();
     const port = await this.net.start();
     this.lastTickMs = Date.now();
     this.tickTimer = setInterval(() => this.tick(), this.timing.tickMs);
@@ -124,9 +129,8 @@ export class SimWorld implements FaultTarget {
     if (this.saveTimer) {
       clearTimeout(this.saveTimer);
       this.saveTimer = undefined;
-      await this.save();
     }
-    await this.saving;
+    this.persistNow();
   }
 
   watch(listener: ChangeListener): () => void {
@@ -240,7 +244,7 @@ export class SimWorld implements FaultTarget {
     domain.reason = reason;
     domain.changedMs = Date.now();
     this.refresh();
-    this.scheduleSave();
+    this.persistNow();
   }
 
   domainView(domain: SimDomainRecord): Domain__Output {
@@ -274,7 +278,7 @@ export class SimWorld implements FaultTarget {
       this.announcements.set(prefix, { prefix, kind, vm, sinceMs: existing?.sinceMs ?? Date.now() });
       this.log('info', 'routing', `announcing ${prefix}${vm ? ` (${vm})` : ''} via ${kind === 'ANNOUNCEMENT_KIND_BGP' ? 'BGP' : 'OSPF'}`);
       this.refresh();
-      this.scheduleSave();
+      this.persistNow();
     }
     return this.listAnnouncements().find((a) => a.prefix === prefix) as Announcement__Output;
   }
@@ -283,7 +287,7 @@ export class SimWorld implements FaultTarget {
     if (!this.announcements.delete(prefix)) return false;
     this.log('info', 'routing', `withdrew ${prefix}`);
     this.refresh();
-    this.scheduleSave();
+    this.persistNow();
     return true;
   }
 
@@ -466,7 +470,7 @@ export class SimWorld implements FaultTarget {
   /** Reports a changed resource and returns its view. */
   private changed(record: SimResourceRecord): Resource__Output {
     this.refresh();
-    this.scheduleSave();
+    this.persistNow();
     return this.resourceView(record);
   }
 
@@ -538,16 +542,21 @@ export class SimWorld implements FaultTarget {
     this.syncTotals.set(key, Math.max(this.syncTotals.get(key) ?? 0, remaining));
   }
 
-  /** Persists the state soon (coalescing bursts of changes). */
+  /** Persists the state soon, coalescing bursts (used by the tick's counters). */
   scheduleSave(): void {
     if (!this.options.statePath || this.saveTimer) return;
     this.saveTimer = setTimeout(() => {
       this.saveTimer = undefined;
-      this.saving = this.saving.then(() => this.save());
+      this.persistNow();
     }, 200);
   }
 
-  private async save(): Promise<void> {
+  /**
+   * Persists the state now, synchronously: a simulated host's state (roles, running VMs,
+   * announcements) must survive its agent being killed right after a change, as it would
+   * on a real host. Synchronous writes also keep every write in order.
+   */
+  persistNow(): void {
     const path = this.options.statePath;
     if (!path) return;
     const record: SimNodeRecord = {
@@ -557,9 +566,9 @@ export class SimWorld implements FaultTarget {
       ...(this.repository ? { repository: this.repository } : {}),
     };
     try {
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(`${path}.tmp`, JSON.stringify(record));
-      await rename(`${path}.tmp`, path);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(`${path}.tmp`, JSON.stringify(record));
+      renameSync(`${path}.tmp`, path);
     } catch (error) {
       this.logger.error({ err: error }, 'cannot persist simulated state');
     }
