@@ -1,8 +1,12 @@
 import type { EventsServiceHandlers, WatchResponse__Output } from '@hvctl/proto';
 import type { AgentContext } from '../context.js';
 
-/** Bytes a watcher may fall behind before it is dropped (it can resume later). */
-export const WATCH_BACKLOG_LIMIT_BYTES = 8 * 1024 * 1024;
+/**
+ * Messages a watcher may fall behind before it is dropped. The stream is in object mode, so
+ * its writableLength counts messages, not bytes. Kept well below the hub's buffer (10,000
+ * deltas by default) so that a dropped watcher can still resume without a snapshot.
+ */
+export const WATCH_BACKLOG_LIMIT_MESSAGES = 4096;
 
 /** hvctl.v1.EventsService: snapshot, then deltas, then heartbeats while idle. */
 export function eventsService(ctx: AgentContext): EventsServiceHandlers {
@@ -16,9 +20,10 @@ export function eventsService(ctx: AgentContext): EventsServiceHandlers {
         if (closed) return;
         call.write(message);
         lastSentMs = Date.now();
-        if (call.writableLength > WATCH_BACKLOG_LIMIT_BYTES) {
+        if (call.writableLength > WATCH_BACKLOG_LIMIT_MESSAGES) {
           close();
-          call.destroy(Object.assign(new Error('watch consumer too slow; resume from the last revision you applied'), { code: 8 }));
+          // grpc-js sends the status from the 'error' handler, after what is already queued; destroy() would send none.
+          call.emit('error', Object.assign(new Error('watch consumer too slow; resume from the last revision you applied'), { code: 8 }));
         }
       };
       const missed = hub.missedSince(resumeEpoch, Number(resumeRevision));

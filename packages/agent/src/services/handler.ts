@@ -11,7 +11,8 @@ export function unary<Req, Res>(
   implementation: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    implementation(call.request, call).then(
+    // Through a promise, so that a synchronous throw (validation) gets its status too, not UNKNOWN.
+    new Promise<Res>((resolve) => resolve(implementation(call.request, call))).then(
       (response) => callback(null, response),
       (error: unknown) => callback(toServiceError(error, (cause) => logger.error({ err: cause, method }, 'unexpected error'))),
     );
@@ -25,11 +26,12 @@ export function serverStream<Req, Res>(
   implementation: (request: Req, call: grpc.ServerWritableStream<Req, Res>) => Promise<void>,
 ): grpc.handleServerStreamingCall<Req, Res> {
   return (call) => {
-    implementation(call.request, call).then(
+    new Promise<void>((resolve) => resolve(implementation(call.request, call))).then(
       () => call.end(),
       (error: unknown) => {
         if (call.cancelled) return;
-        call.destroy(toServiceError(error, (cause) => logger.error({ err: cause, method }, 'unexpected error')) as grpc.ServiceError);
+        // grpc-js sends the status from the stream's 'error' handler; destroy() would never send one.
+        call.emit('error', toServiceError(error, (cause) => logger.error({ err: cause, method }, 'unexpected error')) as grpc.ServiceError);
       },
     );
   };

@@ -35,8 +35,8 @@ function newWorkflowId(now: number): string {
   return `wf-${day}-${randomBytes(4).toString('hex')}`;
 }
 
-function leaseKeys(plan: Plan__Output): string[] {
-  return [...plan.nodes.map((node) => `node/${node}`), ...plan.resources.map((resource) => `resource/${resource}`)];
+function leaseKeys(plan: Plan__Output, claims: readonly string[]): string[] {
+  return [...new Set([...claims, ...plan.nodes.map((node) => `node/${node}`), ...plan.resources.map((resource) => `resource/${resource}`)])];
 }
 
 /**
@@ -83,6 +83,8 @@ export class WorkflowEngine {
   /** Plans without changing anything. */
   async plan(spec: WorkflowSpec__Output): Promise<Plan__Output> {
     const kind = this.kind(spec);
+    // A workflow already working on the same subject is named before live state is read.
+    this.options.leases.assertFree(kind.claims?.(spec) ?? []);
     const planned = await kind.plan(spec, this.options.cluster);
     const program = kind.program(planned.data);
     return {
@@ -376,7 +378,7 @@ export class WorkflowEngine {
   private async acquireLeases(workflow: Workflow__Output): Promise<void> {
     const plan = workflow.plan;
     if (!plan) return;
-    const keys = leaseKeys(plan);
+    const keys = leaseKeys(plan, workflow.spec ? (this.kind(workflow.spec).claims?.(workflow.spec) ?? []) : []);
     const request = { keys, workflowId: workflow.id, owner: workflow.owner, coordinator: this.options.self, ttlMs: LEASE_TTL_MS };
     await this.options.leases.acquire(request);
     const granted: string[] = [];

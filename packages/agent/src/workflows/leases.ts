@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import type { Lease__Output } from '@hvctl/proto';
 import { failedPrecondition, invalidArgument, notFound } from '@hvctl/common';
 
-const KEY = /^(node|resource)\/[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const KEY = /^(node|resource|vm)\/[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 export interface AcquireInput {
   readonly keys: readonly string[];
@@ -46,18 +46,24 @@ export class LeaseTable {
     return [...this.leases.values()].sort((a, b) => a.key.localeCompare(b.key));
   }
 
-  async acquire(input: AcquireInput): Promise<Lease__Output[]> {
-    if (!(input.ttlMs >= 1000 && input.ttlMs <= 600_000)) throw invalidArgument('ttl_ms must be between 1000 and 600000');
-    if (!/^wf-[a-z0-9-]{1,60}$/.test(input.workflowId)) throw invalidArgument(`workflow_id "${input.workflowId.slice(0, 70)}" is not a workflow id`);
-    for (const key of input.keys) if (!KEY.test(key)) throw invalidArgument(`lease key "${key.slice(0, 70)}" is not node/NAME or resource/NAME`);
+  /** Refuses (FAILED_PRECONDITION naming the holder) when another workflow holds one of `keys`. */
+  assertFree(keys: readonly string[], workflowId = ''): void {
     this.expire();
     const now = this.now();
-    const conflicts = input.keys.map((key) => this.leases.get(key)).filter((lease): lease is Lease__Output => !!lease && lease.workflowId !== input.workflowId);
-    if (conflicts.length) {
-      throw failedPrecondition(conflicts.map((lease) => describe(lease, now)).join('; '), {
+    const held = keys.map((key) => this.leases.get(key)).filter((lease): lease is Lease__Output => !!lease && lease.workflowId !== workflowId);
+    if (held.length) {
+      throw failedPrecondition(held.map((lease) => describe(lease, now)).join('; '), {
         nextSteps: ['wait for that workflow (hvctl workflows), or break a stale lease with `hvctl locks break KEY` (admin, journaled)'],
       });
     }
+  }
+
+  async acquire(input: AcquireInput): Promise<Lease__Output[]> {
+    if (!(input.ttlMs >= 1000 && input.ttlMs <= 600_000)) throw invalidArgument('ttl_ms must be between 1000 and 600000');
+    if (!/^wf-[a-z0-9-]{1,60}$/.test(input.workflowId)) throw invalidArgument(`workflow_id "${input.workflowId.slice(0, 70)}" is not a workflow id`);
+    for (const key of input.keys) if (!KEY.test(key)) throw invalidArgument(`lease key "${key.slice(0, 70)}" is not node/NAME, resource/NAME or vm/NAME`);
+    this.assertFree(input.keys, input.workflowId);
+    const now = this.now();
     const granted = input.keys.map((key): Lease__Output => ({
       key,
       workflowId: input.workflowId,

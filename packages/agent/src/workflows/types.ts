@@ -59,6 +59,12 @@ export interface Planned<Data> {
 /** One workflow kind: how to plan it from live state, and its program for a plan. */
 export interface WorkflowKind<Data = unknown> {
   readonly name: string;
+  /**
+   * Lease keys known from the spec alone ("vm/web-1", "node/msk-1"), checked before
+   * planning so that a conflicting workflow is refused naming the holder, and held with
+   * the plan's keys.
+   */
+  claims?(spec: WorkflowSpec__Output): string[];
   /** Reads live state and plans; throws FAILED_PRECONDITION when the workflow cannot run. */
   plan(spec: WorkflowSpec__Output, cluster: ClusterAccess): Promise<Planned<Data>>;
   /** The program for a plan (pure: resuming rebuilds it from the journaled data). */

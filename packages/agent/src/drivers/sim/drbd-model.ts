@@ -24,6 +24,8 @@ export interface ConnectionView {
   readonly peerClient: boolean;
   /** The peer has allow-two-primaries set. */
   readonly peerAllowsTwoPrimaries: boolean;
+  /** Nodes the peer reports being connected to for this resource. */
+  readonly peerSees: readonly string[];
   /** Bytes the peer lacks (this node is the sync source for them). */
   readonly mineAhead: number;
   /** Bytes this node lacks (the peer is the sync source). */
@@ -32,7 +34,7 @@ export interface ConnectionView {
 
 /** The connection of `record` to `peer`, from the local record and the peer's heartbeat. */
 export function connectionOf(self: string, record: SimResourceRecord, peer: { node: string; client: boolean }, input: PeerInput): ConnectionView {
-  const base = { node: peer.node, peerClient: peer.client, peerAllowsTwoPrimaries: false, mineAhead: record.outOfSync[peer.node] ?? 0, theirsAhead: 0 };
+  const base = { node: peer.node, peerClient: peer.client, peerAllowsTwoPrimaries: false, peerSees: [] as readonly string[], mineAhead: record.outOfSync[peer.node] ?? 0, theirsAhead: 0 };
   if (record.standAlone) {
     return { ...base, connected: false, connectionState: 'StandAlone', replicationState: 'Off', peerRole: 'Unknown', peerDisk: 'DUnknown' };
   }
@@ -53,6 +55,7 @@ export function connectionOf(self: string, record: SimResourceRecord, peer: { no
   return {
     ...base,
     peerAllowsTwoPrimaries: state.allowTwoPrimaries,
+    peerSees: state.connectedTo ?? [],
     theirsAhead,
     connected: true,
     connectionState: 'Connected',
@@ -64,14 +67,21 @@ export function connectionOf(self: string, record: SimResourceRecord, peer: { no
 
 /**
  * DRBD quorum with a diskless tie-breaker: a majority of the members, this node
- * included, must be connected. A resource with a single peer and no witness has no quorum
- * rule (always true), like DRBD with quorum off.
+ * included, must be connected. The tie-breaker can keep quorum for a side but not hand it
+ * to a side that lost its diskful peer while the tie-breaker still sees that peer: so when
+ * only the link between the two sites breaks, the Primary keeps quorum and the Secondary
+ * cannot gain it (no split brain). A resource with a single peer and no witness has no
+ * quorum rule (always true), like DRBD with quorum off.
  */
 export function hasQuorum(record: SimResourceRecord, connections: readonly ConnectionView[]): boolean {
   const members = 1 + record.peers.length;
   if (members < 3) return true;
   const votes = 1 + connections.filter((connection) => connection.connected).length;
-  return votes * 2 > members;
+  if (votes * 2 <= members) return false;
+  if (record.role === 'Primary') return true;
+  const lostDiskful = connections.filter((connection) => !connection.peerClient && !connection.connected).map((connection) => connection.node);
+  const witnesses = connections.filter((connection) => connection.peerClient && connection.connected);
+  return !witnesses.some((witness) => lostDiskful.some((node) => witness.peerSees.includes(node)));
 }
 
 /** Result of the handshake when a connection comes up. */

@@ -42,6 +42,13 @@ export class SimKvm implements KvmDriver {
     if (domain.state === 'paused') {
       throw failedPrecondition(`${name} is paused (${domain.reason}); resume it with virsh resume after checking it runs nowhere else`);
     }
+    const elsewhere = this.world.peersRunning(name);
+    if (elsewhere.length) {
+      throw failedPrecondition(
+        `${name} is already running on ${elsewhere.join(', ')}; starting it here would run it twice (error: Failed to acquire lock: File is already locked)`,
+        { nextSteps: ['migrate it instead, or stop it there first'] },
+      );
+    }
     for (const resource of domain.resources) {
       const record = this.world.resources.get(resource);
       if (!record || record.role !== 'Primary') {

@@ -64,6 +64,8 @@ export interface PeerResourceState {
   discardMyData: boolean;
   /** Bytes each of its peers lacks, by peer name. */
   outOfSync: Record<string, number>;
+  /** Peers this node is connected to for the resource (a witness's view decides quorum). */
+  connectedTo: string[];
 }
 
 /** The heartbeat body a node sends its peers. */
@@ -71,4 +73,6 @@ export interface PeerHeartbeat {
   site: string;
   resources: Record<string, PeerResourceState>;
   announcements: { prefix: string; kind: string; vm: string }[];
+  /** Domains running (or paused) on the node: what a disk lock manager (virtlockd) would know. */
+  activeDomains: string[];
 }

@@ -350,6 +350,13 @@ export class SimWorld implements FaultTarget {
     this.refresh();
   }
 
+  /** Linked peers that report `domain` running or paused (the lock manager's view of its disk). */
+  peersRunning(domain: string): string[] {
+    return [...this.peerStates.entries()]
+      .filter(([peer, heartbeat]) => this.net.reachable(peer) && (heartbeat.activeDomains ?? []).includes(domain))
+      .map(([peer]) => peer);
+  }
+
   // ---- Internals ---------------------------------------------------------------------
 
   /** After a crash and restart: DRBD comes up Secondary, guests are off, temporary options gone. */
@@ -396,10 +403,14 @@ export class SimWorld implements FaultTarget {
         standAlone: record.standAlone,
         discardMyData: record.discardMyData,
         outOfSync: record.outOfSync,
+        connectedTo: this.connections(record)
+          .filter((connection) => connection.connected)
+          .map((connection) => connection.node),
       };
     }
     const announcements = [...this.announcements.values()].map((a) => ({ prefix: a.prefix, kind: a.kind, vm: a.vm }));
-    return { site: this.site, resources, announcements };
+    const activeDomains = [...this.domains.values()].filter((d) => d.state === 'running' || d.state === 'paused').map((d) => d.name);
+    return { site: this.site, resources, announcements, activeDomains };
   }
 
   private tick(): void {

@@ -196,6 +196,7 @@ export async function makeMoveSafe(ctx: StepContext, move: Move): Promise<string
 /** `hvctl migrate VM --to NODE`. */
 export const migrateKind: WorkflowKind<Move> = {
   name: 'migrate',
+  claims: (spec) => (spec.migrate?.vm ? [`vm/${validateResourceName(spec.migrate.vm, 'vm')}`] : []),
   async plan(spec: WorkflowSpec__Output, cluster: ClusterAccess): Promise<Planned<Move>> {
     const request = spec.migrate;
     if (!request) throw invalidArgument('missing migrate spec');
