@@ -2,8 +2,9 @@ import { createInterface } from 'node:readline/promises';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import type { AbortResponse__Output, BreakResponse__Output, ResumeResponse__Output, Workflow__Output, WorkflowSpec } from '@hvctl/proto';
-import { HvctlError, deadline, failedPrecondition, unary, validateNodeName, validateResourceName, type ClusterFile, type Topology } from '@hvctl/common';
+import { HvctlError, deadline, unary, validateNodeName, validateResourceName, type ClusterFile, type Topology } from '@hvctl/common';
 import { loadCluster } from './cluster.js';
+import { coordinatorFor } from './coordinator.js';
 import { table } from './format.js';
 import { gatherLeases, gatherWorkflows, isOrphan } from './gather.js';
 import { formatPlan, formatResult, stepChanges } from './plan-format.js';
@@ -128,16 +129,6 @@ function requireNode(topology: Topology, name: string): void {
   }
 }
 
-/** A reachable node of the surviving side to coordinate a failover of `lost` nodes. */
-function survivorFor(topology: Topology, lost: readonly string[]): string {
-  const lostSites = new Set(topology.nodes.filter((n) => lost.includes(n.name)).map((n) => n.site));
-  const partners = new Set(topology.resources.filter((r) => r.replicas.some((x) => lost.includes(x.node))).flatMap((r) => r.replicas.filter((x) => !x.witness).map((x) => x.node)));
-  const candidates = topology.nodes.filter((n) => n.reachable && !lost.includes(n.name) && !lostSites.has(n.site) && topology.sites.find((s) => s.name === n.site)?.kind === 'main');
-  const best = candidates.find((n) => partners.has(n.name)) ?? candidates[0];
-  if (!best) throw failedPrecondition('no reachable node on a surviving main site can coordinate the failover');
-  return best.name;
-}
-
 function commonOptions(command: Command): Command {
   return command
     .option('--dry-run', 'print the plan and change nothing')
@@ -206,9 +197,8 @@ export function workflowCommands(): Command[] {
       const lost = options.node ? [node(options.node)] : topology.nodes.filter((n) => n.site === node(options.site as string)).map((n) => n.name);
       if (options.node) requireNode(topology, lost[0] as string);
       if (!lost.length) throw new HvctlError('INVALID_ARGUMENT', `unknown site "${options.site}"`);
-      const coordinator = survivorFor(topology, lost);
-      const target = options.node ?? (options.site as string);
-      await runWorkflow(cluster, coordinator, { failover: { node: options.node ?? '', site: options.site ?? '', force: options.force ?? false } }, options, target);
+      const spec: WorkflowSpec = { failover: { node: options.node ?? '', site: options.site ?? '', force: options.force ?? false } };
+      await runWorkflow(cluster, coordinatorFor(spec, topology), spec, options, options.node ?? (options.site as string));
     });
 
   const failback = commonOptions(new Command('failback').argument('<node>', 'the node that came back'))
