@@ -9,6 +9,8 @@ import { flattenSteps, type Program, type Stage, type Step, type StepContext, ty
 /** How long a lease lives without renewal, and how often a running workflow renews. */
 export const LEASE_TTL_MS = 30_000;
 const LEASE_RENEW_MS = 10_000;
+/** Retries of a step that failed because a peer did not answer (0.5 s, 1 s, ... apart: 7.5 s in all). */
+const TRANSIENT_RETRIES = 5;
 
 export interface EngineOptions {
   readonly self: string;
@@ -312,7 +314,20 @@ export class WorkflowEngine {
     if (entry.controller.signal.aborted) throw entry.controller.signal.reason ?? new HvctlError('ABORTED', 'aborted');
     await this.setStep(entry, step.id, { state: 'running', detail: '', percent: 0, startedUnixMs: this.now(), finishedUnixMs: 0 }, 'step');
     try {
-      const detail = await step.run(this.context(entry, attempt, step.id));
+      let detail = '';
+      // A peer that does not answer for a moment (links coming up after a restart) is retried:
+      // steps re-read state and act only if needed, so running one again is safe.
+      for (let retry = 0; ; retry += 1) {
+        try {
+          detail = await step.run(this.context(entry, attempt * 100 + retry, step.id));
+          break;
+        } catch (error) {
+          const transient = error instanceof HvctlError && (error.code === 'UNAVAILABLE' || error.code === 'DEADLINE_EXCEEDED');
+          if (!transient || retry >= TRANSIENT_RETRIES || entry.controller.signal.aborted) throw error;
+          this.updateStep(entry, step.id, { detail: `retrying: ${error.message.split('\n')[0]}` });
+          await new Promise((resolve) => setTimeout(resolve, 500 * (retry + 1)));
+        }
+      }
       await this.setStep(entry, step.id, { state: 'done', detail, percent: 100, finishedUnixMs: this.now() }, 'step');
     } catch (error) {
       const message = error instanceof HvctlError ? error.message : (error as Error).message;

@@ -23,8 +23,10 @@ function hasTmux(): boolean {
 const tmuxAvailable = hasTmux();
 if (!tmuxAvailable && process.env['CI']) throw new Error('tmux is required in CI for the console end-to-end test (.ci/run installs it)');
 const session = `hvctl-e2e-${process.pid}`;
+// A private tmux server: its environment is this test's, not that of whatever server runs already.
+const socket = `hvctl-e2e-${process.pid}`;
 
-const tmux = (...args: string[]): Promise<{ stdout: string }> => run('tmux', args);
+const tmux = (...args: string[]): Promise<{ stdout: string }> => run('tmux', ['-L', socket, ...args]);
 const screen = async (): Promise<string> => (await tmux('capture-pane', '-p', '-t', session)).stdout;
 
 async function waitForScreen(predicate: (text: string) => boolean, timeoutMs: number): Promise<{ text: string; elapsedMs: number }> {
@@ -38,10 +40,10 @@ async function waitForScreen(predicate: (text: string) => boolean, timeoutMs: nu
   throw new Error(`screen did not match within ${timeoutMs} ms; last screen:\n${text}`);
 }
 
-async function sessionAlive(): Promise<boolean> {
+/** True while the console runs in the pane (remain-on-exit keeps a dead pane around). */
+async function consoleRunning(): Promise<boolean> {
   try {
-    await tmux('has-session', '-t', session);
-    return true;
+    return (await tmux('display-message', '-p', '-t', session, '#{pane_dead}')).stdout.trim() === '0';
   } catch {
     return false;
   }
@@ -53,14 +55,14 @@ describe.skipIf(!tmuxAvailable)('the console in a real terminal (tmux) against a
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'hvctl-e2e-'));
     await labUp({ dir, vms: 12 });
-    await tmux(
-      'new-session', '-d', '-s', session, '-x', '120', '-y', '40',
-      process.execPath, HVCTL, '--cluster', labClusterPath(dir),
-    );
+    await tmux('-f', '/dev/null', 'new-session', '-d', '-s', session, '-x', '120', '-y', '40');
+    // Keep the pane after the console exits, so a crash leaves its message on the screen.
+    await tmux('set-option', '-t', session, 'remain-on-exit', 'on');
+    await tmux('respawn-pane', '-k', '-t', session, `${process.execPath} ${HVCTL} --cluster ${labClusterPath(dir)}`);
   }, 60_000);
 
   afterAll(async () => {
-    await tmux('kill-session', '-t', session).catch(() => undefined);
+    await tmux('kill-server').catch(() => undefined);
     await labDown({ dir, force: true });
     await rm(dir, { recursive: true, force: true });
   }, 30_000);
@@ -89,9 +91,12 @@ describe.skipIf(!tmuxAvailable)('the console in a real terminal (tmux) against a
   });
 
   it('quits on q', async () => {
+    expect(await consoleRunning()).toBe(true);
     await tmux('send-keys', '-t', session, 'q');
     const until = Date.now() + 5000;
-    while ((await sessionAlive()) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(await sessionAlive()).toBe(false);
+    while ((await consoleRunning()) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await consoleRunning()).toBe(false);
+    const status = (await tmux('display-message', '-p', '-t', session, '#{pane_dead_status}')).stdout.trim();
+    expect(status).toBe('0');
   });
 });

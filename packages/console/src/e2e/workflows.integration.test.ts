@@ -169,8 +169,8 @@ describe('live migration through the CLI against the lab', () => {
       (r) => (JSON.parse(r.stdout) as { state: string }[]).every((w) => w.state !== 'running'),
       30_000,
     );
-    const vpn = (JSON.parse(workflows.stdout) as { state: string; plan: { title: string } }[]).find((w) => w.plan.title.includes('vpn-1'));
-    expect(vpn?.state).toBe('succeeded');
+    const vpn = (JSON.parse(workflows.stdout) as { state: string; error: string; steps: unknown[]; plan: { title: string } }[]).find((w) => w.plan.title.includes('vpn-1'));
+    expect(vpn?.state, JSON.stringify(vpn)).toBe('succeeded');
     expect(nodeOf(await topology(dir), 'vpn-1')).toBe('msk-2');
     await expectInvariantsHold(dir);
   });
