@@ -276,6 +276,7 @@ export class WorkflowEngine {
     };
     entry.workflow = finished;
     await this.options.journal.append({ timeUnixMs: this.now(), event: 'finished', workflowId: workflow.id, who: this.options.self, detail: `${state}${error ? `: ${error}` : ''}`, workflow: finished });
+    this.replicate(finished);
     await this.releaseLeases(finished);
     this.running.delete(workflow.id);
     this.finished.set(workflow.id, finished);
