@@ -375,10 +375,11 @@ export class SimWorld implements FaultTarget {
         domain.changedMs = Date.now();
       }
     }
-    // The routing config is rebuilt at boot: a VM's /32 is announced only where it runs.
-    const withdrawn = [...this.announcements.values()].filter((a) => a.kind === 'ANNOUNCEMENT_KIND_VM');
+    // The routing config is rebuilt at boot: a VM's /32 is announced only where it runs, and
+    // the public block only once an operator or workflow (undrain, failback) decides so.
+    const withdrawn = [...this.announcements.values()];
     for (const announcement of withdrawn) this.announcements.delete(announcement.prefix);
-    if (withdrawn.length) this.log('warn', 'routing', `not announcing the /32 of VMs that no longer run here: ${withdrawn.map((a) => a.prefix).join(', ')}`);
+    if (withdrawn.length) this.log('warn', 'routing', `not announcing after the crash: ${withdrawn.map((a) => a.prefix).join(', ')} (failback or undrain announces again)`);
     this.log('warn', 'node', `restarted after a crash: DRBD resources are Secondary${stopped.length ? `; VMs found stopped: ${stopped.join(', ')}` : ''}`);
   }
 

@@ -1,0 +1,279 @@
+import type { ListWorkflowsResponse__Output, NodeInfo__Output, WithdrawResponse__Output, Workflow__Output, WorkflowSpec__Output } from '@hvctl/proto';
+import { HvctlError, deadline, failedPrecondition, invalidArgument, unary, unavailable, validateNodeName } from '@hvctl/common';
+import type { ClusterAccess } from '../cluster-access.js';
+import { cordonStep, isRunning, maintenanceStep, requestId, resyncStep } from '../steps.js';
+import type { Planned, Program, Step, StepContext, WorkflowKind } from '../types.js';
+import { announceBgpStep, prefixId, type BgpHandover, type DrainData } from './drain.js';
+import { makeMoveSafe, migrationSteps, type Move } from './migrate.js';
+
+const MUTATE_MS = 10_000;
+/** How many VMs migrate back at once. */
+export const RETURN_PARALLEL = 2;
+/** Driver areas a node needs to host VMs again. */
+export const REQUIRED_CAPABILITIES = ['drbd', 'kvm', 'routing'] as const;
+const GIB = 1024 ** 3;
+
+/** The BGP announcement to bring back from the node that took it over during the drain. */
+export interface BgpReturn {
+  readonly prefix: string;
+  /** The node that announced it instead during the drain. */
+  readonly from: string;
+  /** Withdraw it there afterwards (false when `from` announced it before the drain too). */
+  readonly withdraw: boolean;
+}
+
+/** What an undrain plan records (journaled). */
+export interface UndrainData {
+  readonly node: string;
+  /** Diskful DRBD resources on the node, reconnected and resynced. */
+  readonly resources: readonly string[];
+  /** VMs migrated back (from the drain's target to the node), with return_vms. */
+  readonly returns: readonly Move[];
+  readonly bgp: readonly BgpReturn[];
+  /** Id of the drain whose record was used ('' when none was needed). */
+  readonly drainId: string;
+}
+
+const firstLine = (error: unknown): string => ((error as Error).message ?? String(error)).split('\n')[0] ?? '';
+const gib = (bytes: number): string => `${(bytes / GIB).toFixed(1)} GiB`;
+
+/** What a node lacks to host VMs (empty when it can): unavailable drivers. */
+export function missingCapabilities(info: NodeInfo__Output): string[] {
+  return REQUIRED_CAPABILITIES.flatMap((area) => {
+    const capability = info.capabilities.find((candidate) => candidate.area === area);
+    if (!capability) return [`${area}: not reported`];
+    return capability.available ? [] : [`${area}: ${capability.detail || 'unavailable'}`];
+  });
+}
+
+function isMove(value: unknown): value is Move {
+  const move = value as Record<string, unknown> | null;
+  return (
+    typeof move === 'object' &&
+    move !== null &&
+    ['vm', 'ip', 'resource', 'from', 'to'].every((key) => typeof move[key] === 'string') &&
+    typeof move['memoryBytes'] === 'number'
+  );
+}
+
+function isHandover(value: unknown): value is BgpHandover {
+  const handover = value as Record<string, unknown> | null;
+  return typeof handover === 'object' && handover !== null && typeof handover['prefix'] === 'string' && typeof handover['to'] === 'string';
+}
+
+/** Reads the moves and BGP handovers out of a drain's journaled plan data; undefined when it is not a drain record. */
+export function parseDrainData(json: string): Pick<DrainData, 'node' | 'moves' | 'bgp'> | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  const data = raw as Record<string, unknown> | null;
+  if (typeof data !== 'object' || data === null || typeof data['node'] !== 'string' || !Array.isArray(data['moves'])) return undefined;
+  const moves = (data['moves'] as unknown[]).filter(isMove);
+  const bgp = (Array.isArray(data['bgp']) ? (data['bgp'] as unknown[]) : []).filter(isHandover).map((handover) => ({ ...handover, alreadyAnnounced: handover.alreadyAnnounced === true }));
+  return { node: data['node'], moves, bgp };
+}
+
+/** The newest drain of `node` that succeeded, as `node`'s own journal has it (it coordinated its drain). */
+export async function lastDrain(cluster: ClusterAccess, node: string): Promise<Workflow__Output | undefined> {
+  const client = cluster.client(node);
+  const { workflows } = await unary<ListWorkflowsResponse__Output>(`ListWorkflows on ${node}`, (cb) => client.workflows.listWorkflows({}, deadline(5000), cb));
+  return workflows
+    .filter((workflow) => workflow.spec?.drain?.node === node && workflow.state === 'succeeded')
+    .sort((a, b) => Number(b.createdUnixMs) - Number(a.createdUnixMs))[0];
+}
+
+function healthStep(node: string): Step {
+  return {
+    id: 'health',
+    title: `health-check ${node}: agent answers, ${REQUIRED_CAPABILITIES.join(', ')} drivers available`,
+    node,
+    phase: 'check',
+    preconditions: [`${node} booted and its agent running`],
+    command: `hvctl node info ${node}`,
+    verify: `${REQUIRED_CAPABILITIES.join(', ')} capabilities available`,
+    readOnly: true,
+    run: async (ctx) => {
+      const info = await ctx.cluster.info(node);
+      const missing = missingCapabilities(info);
+      if (missing.length) throw failedPrecondition(`${node} cannot host VMs yet: ${missing.join('; ')}; it stays cordoned`);
+      return `agent ${info.agentVersion} answers; ${REQUIRED_CAPABILITIES.join(', ')} available`;
+    },
+  };
+}
+
+/** Withdraws the public block from the node that carried it during the drain, once `node` announces it again. */
+function withdrawTakeoverStep(handover: BgpReturn, node: string): Step {
+  const { prefix, from } = handover;
+  const id = `bgp-withdraw:${prefixId(prefix)}`;
+  return {
+    id,
+    title: `withdraw ${prefix} from ${from} (${node} announces it again)`,
+    node: from,
+    phase: 'route',
+    preconditions: [`${node} announces ${prefix} by BGP`],
+    command: `birdc configure  # on ${from}: remove ${prefix} from the hvctl BGP export`,
+    verify: `birdc show route ${prefix} on ${from} shows no BGP export; ${node} exports it`,
+    run: async (ctx) => {
+      if (!(await ctx.cluster.announcements(node)).some((a) => a.prefix === prefix && a.kind === 'ANNOUNCEMENT_KIND_BGP')) {
+        throw failedPrecondition(`${node} does not announce ${prefix}; ${from} keeps announcing it`);
+      }
+      if (!(await ctx.cluster.announcements(from)).some((a) => a.prefix === prefix)) return `already withdrawn from ${from}`;
+      const client = ctx.cluster.client(from);
+      await unary<WithdrawResponse__Output>(`Withdraw ${prefix} on ${from}`, (cb) => client.routing.withdraw({ requestId: requestId(ctx, id), prefix }, deadline(MUTATE_MS), cb));
+      return `withdrawn from ${from}; ${node} announces it`;
+    },
+  };
+}
+
+function verifyUndrainStep(data: UndrainData): Step {
+  const { node, returns } = data;
+  return {
+    id: 'verify',
+    title: `verify ${node} is back in service${returns.length ? ' and its VMs run there' : ''}`,
+    node,
+    phase: 'verify',
+    preconditions: [],
+    command: `hvctl node info ${node}; drbdadm status; virsh list`,
+    verify: `${node} not cordoned, not in maintenance; its resources UpToDate${returns.length ? '; each returned VM runs only there' : ''}`,
+    readOnly: true,
+    run: async (ctx) => {
+      const { cluster } = ctx;
+      const problems: string[] = [];
+      const info = await cluster.info(node);
+      if (info.flags?.cordoned) problems.push(`${node} is still cordoned`);
+      if (info.flags?.maintenance) problems.push(`${node} is still in maintenance`);
+      const resources = await cluster.resources(node);
+      for (const name of data.resources) {
+        const replica = resources.find((resource) => resource.name === name);
+        if (replica && replica.diskState !== 'UpToDate') problems.push(`${name} is ${replica.diskState} on ${node}`);
+      }
+      for (const move of returns) {
+        if (!isRunning(await cluster.domain(node, move.vm))) problems.push(`${move.vm} does not run on ${node}`);
+        if (isRunning(await cluster.domain(move.from, move.vm))) problems.push(`${move.vm} still runs on ${move.from}`);
+      }
+      if (problems.length) throw failedPrecondition(`undrain verification failed: ${problems.join('; ')}`);
+      return returns.length ? `in service; ${returns.map((move) => move.vm).join(', ')} back on ${node}` : 'in service';
+    },
+  };
+}
+
+/** The undrain's steps and rollback for a plan (pure). */
+export function undrainProgram(data: UndrainData): Program {
+  const { node, returns } = data;
+  const bgpSteps = data.bgp.flatMap((handover) => [
+    announceBgpStep(`bgp-announce:${prefixId(handover.prefix)}`, handover.prefix, node, handover.from, 'route'),
+    ...(handover.withdraw ? [withdrawTakeoverStep(handover, node)] : []),
+  ]);
+  return {
+    stages: [
+      { steps: [healthStep(node), ...data.resources.map((resource) => resyncStep(`resync:${resource}`, node, resource, 'resync'))] },
+      { steps: [cordonStep('uncordon', node, false, '', 'service'), maintenanceStep('maintenance-off', node, false, 'service')] },
+      ...(returns.length ? [{ lanes: returns.map((move) => migrationSteps(move, `${move.vm}:`)), parallel: RETURN_PARALLEL }] : []),
+      { steps: [...bgpSteps, verifyUndrainStep(data)] },
+    ],
+    makeSafe: async (ctx: StepContext) => {
+      const notes = (await Promise.all(returns.map((move) => makeMoveSafe(ctx, move).catch((error: unknown) => [`${move.vm}: make-safe failed: ${firstLine(error)}`])))).flat();
+      notes.push(`${node} keeps its cordon and maintenance flags as the undrain left them; run \`hvctl undrain ${node}\` again once the cause is fixed`);
+      return notes;
+    },
+  };
+}
+
+/**
+ * `hvctl undrain NODE [--return-vms]`: health-check the node, reconnect and resync every
+ * diskful resource on it, uncordon it, clear maintenance and, on request, migrate back the
+ * VMs its last successful drain moved away (and its BGP announcement). Idempotent: it
+ * verifies each step and does only what is missing.
+ */
+export const undrainKind: WorkflowKind<UndrainData> = {
+  name: 'undrain',
+  // The node is leased before planning: a second undrain of it is refused naming the first, not planned on moving state.
+  claims: (spec) => (spec.undrain?.node ? [`node/${validateNodeName(spec.undrain.node, 'node')}`] : []),
+  async plan(spec: WorkflowSpec__Output, cluster: ClusterAccess): Promise<Planned<UndrainData>> {
+    const request = spec.undrain;
+    if (!request) throw invalidArgument('missing undrain spec');
+    const node = validateNodeName(request.node, 'node');
+    cluster.siteOf(node); // NOT_FOUND unless a member
+    let info: NodeInfo__Output;
+    try {
+      info = await cluster.info(node);
+    } catch (error) {
+      if (error instanceof HvctlError && error.code !== 'UNAVAILABLE' && error.code !== 'DEADLINE_EXCEEDED') throw error;
+      throw unavailable(`cannot undrain ${node}: its agent does not answer (${firstLine(error)}); nothing was changed`, {
+        nextSteps: [`start the agent on ${node} (it must be booted and healthy before it takes VMs again)`],
+      });
+    }
+    const missing = missingCapabilities(info);
+    if (missing.length) {
+      throw failedPrecondition(`${node} cannot host VMs yet: ${missing.join('; ')}`, {
+        unchanged: `nothing was changed; ${node} stays cordoned`,
+        nextSteps: [`fix the drivers on ${node} (hvctl node info ${node} shows why), then undrain again`],
+      });
+    }
+    const warnings: string[] = [];
+    const replicas = (await cluster.resources(node)).filter((resource) => !resource.client);
+    const resources = replicas.map((resource) => resource.name).sort();
+    for (const replica of replicas) {
+      const lost = replica.peers.filter((peer) => !peer.peerClient && !peer.connectionState.startsWith('Connect'));
+      if (lost.length) warnings.push(`${replica.name} is ${lost.map((peer) => `${peer.connectionState} to ${peer.node}`).join(', ')}; the resync step reconnects it and waits for UpToDate`);
+    }
+
+    const returns: Move[] = [];
+    const bgp: BgpReturn[] = [];
+    let drainId = '';
+    if (request.returnVms) {
+      const drain = await lastDrain(cluster, node).catch((error: unknown) => {
+        throw unavailable(`cannot read the workflow journal of ${node}: ${firstLine(error)}; nothing was changed`);
+      });
+      const record = drain ? parseDrainData(drain.plan?.data ?? '') : undefined;
+      if (!drain || !record) {
+        throw failedPrecondition(`--return-vms: ${node}'s journal holds no successful drain of ${node}, so where its VMs ran before is unknown`, {
+          unchanged: 'nothing was changed',
+          nextSteps: [`undrain without --return-vms, then move VMs one by one with \`hvctl migrate VM --to ${node}\``],
+        });
+      }
+      drainId = drain.id;
+      for (const move of record.moves) {
+        const where = await cluster.domain(move.to, move.vm).catch(() => undefined);
+        if (isRunning(await cluster.domain(node, move.vm).catch(() => undefined))) continue; // already home
+        if (!isRunning(where)) {
+          warnings.push(`${move.vm} no longer runs on ${move.to}, where drain ${drain.id} moved it; it is not moved back`);
+          continue;
+        }
+        if (!resources.includes(move.resource)) {
+          warnings.push(`${node} has no replica of ${move.resource} any more; ${move.vm} stays on ${move.to}`);
+          continue;
+        }
+        returns.push({ vm: move.vm, ip: move.ip, resource: move.resource, from: move.to, to: node, memoryBytes: Number(where?.memoryBytes ?? move.memoryBytes) });
+      }
+      const facts = info.facts;
+      const need = returns.reduce((sum, move) => sum + move.memoryBytes, 0);
+      if (facts && Number(facts.memoryTotalBytes) - Number(facts.memoryUsedBytes) < need) {
+        throw failedPrecondition(`${node} has ${gib(Number(facts.memoryTotalBytes) - Number(facts.memoryUsedBytes))} free but the ${returns.length} VMs to return need ${gib(need)}`, {
+          unchanged: `nothing was changed; ${node} stays cordoned`,
+          nextSteps: [`undrain without --return-vms and move VMs back one by one`],
+        });
+      }
+      const announcedHere = await cluster.announcements(node);
+      for (const handover of record.bgp) {
+        if (announcedHere.some((a) => a.prefix === handover.prefix && a.kind === 'ANNOUNCEMENT_KIND_BGP')) continue;
+        bgp.push({ prefix: handover.prefix, from: handover.to, withdraw: !handover.alreadyAnnounced });
+      }
+    }
+
+    const data: UndrainData = { node, resources, returns, bgp, drainId };
+    const sources = [...new Set(returns.map((move) => move.from))];
+    return {
+      title: `Undrain ${node}${returns.length ? `: bring ${returns.length} VM(s) back from ${sources.join(', ')}` : ''}`,
+      data,
+      nodes: [...new Set([node, ...sources, ...bgp.map((handover) => handover.from)])],
+      resources: [...new Set([...resources, ...returns.map((move) => move.resource)])],
+      warnings,
+      evidence: [],
+    };
+  },
+  program: undrainProgram,
+};
