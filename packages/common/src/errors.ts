@@ -96,5 +96,8 @@ export function fromServiceError(error: unknown, context: string): HvctlError {
       details = {};
     }
   }
-  return new HvctlError(code, `${context}: ${error.details || error.message}`, details);
+  // grpc-js's connection errors read "No connection established. Last error: Error: connect
+  // ECONNREFUSED ... Resolution note: "; keep the part a person needs.
+  const text = (error.details || error.message).replace(/\s*Resolution note:\s*$/, '').replace('Last error: Error: ', 'last error: ');
+  return new HvctlError(code, `${context}: ${text}`, details);
 }
