@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { AGENT_ONLY_RESTART_MARKER } from '@hvctl/agent';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -174,4 +175,60 @@ describe('live migration through the CLI against the lab', () => {
     expect(nodeOf(await topology(dir), 'vpn-1')).toBe('msk-2');
     await expectInvariantsHold(dir);
   });
+
+  it('finishes a drain whose coordinator (the drained node) was killed mid-drain and restarted', async () => {
+    // Given a drain of msk-1 running detached
+    const submitted = await hvctl(dir, 'drain', 'msk-1', '--parallel', '1', '--yes', '--detach');
+    expect(submitted.code, submitted.stderr).toBe(0);
+    await waitFor(() => topology(dir), (t) => t.vms.some((vm) => vm.migrating), 10_000);
+    // When its agent is killed mid-drain and started again
+    await labKill(dir, 'msk-1', { agentOnly: true });
+    await labRestart(dir, 'msk-1');
+    // Then the drain resumes and finishes: msk-1 empty, cordoned, in maintenance
+    const done = await waitFor(
+      () => hvctl(dir, 'workflows', '--json'),
+      (r) => (JSON.parse(r.stdout) as { state: string }[]).every((w) => w.state !== 'running'),
+      60_000,
+    );
+    const drain = (JSON.parse(done.stdout) as { state: string; plan: { title: string } }[]).find((w) => /drain msk-1/i.test(w.plan.title));
+    expect(drain?.state, JSON.stringify(drain)).toBe('succeeded');
+    const after = await topology(dir);
+    expect(after.vms.filter((vm) => vm.node === 'msk-1')).toEqual([]);
+    expect(after.nodes.find((node) => node.name === 'msk-1')).toMatchObject({ cordoned: true, maintenance: true });
+    await expectInvariantsHold(dir);
+    const undrain = await hvctl(dir, 'undrain', 'msk-1', '--return-vms', '--yes');
+    expect(undrain.code, undrain.stdout + undrain.stderr).toBe(0);
+    await expectInvariantsHold(dir);
+  }, 90_000);
+
+  it('lets another agent adopt an orphan whose coordinator is lost for good, and roll it back safely', async () => {
+    // Given a migration of erp-1 (msk-2 -> spb-2) whose coordinator msk-2 dies mid-copy and stays dead
+    const before = await topology(dir);
+    const from = nodeOf(before, 'erp-1') as string;
+    const submitted = await hvctl(dir, 'migrate', 'erp-1', '--yes', '--detach');
+    const id = /(wf-[0-9a-f-]+)/.exec(submitted.stdout)?.[1] as string;
+    await waitFor(() => topology(dir), (t) => t.vms.find((vm) => vm.name === 'erp-1')?.migrating === true, 10_000);
+    await labKill(dir, from, { agentOnly: true });
+    // Then `hvctl workflows` shows it orphaned
+    const listed = await waitFor(() => hvctl(dir, 'workflows'), (r) => r.stdout.includes('ORPHANED'), 10_000);
+    expect(listed.stdout).toMatch(new RegExp(`${id}\\s+ORPHANED`));
+    // When the target adopts it from its journal copy
+    const target = from === 'msk-2' ? 'spb-2' : 'msk-2';
+    const resumed = await hvctl(dir, 'resume', id, '--on', target);
+    // Then it ends rolled back (its source cannot be reached): the target's replica is not left Primary
+    expect(resumed.code, resumed.stdout + resumed.stderr).toBe(4);
+    expect(resumed.stdout).toMatch(/demoted erp-1 on/);
+    const after = await topology(dir);
+    expect(after.resources.find((resource) => resource.name === 'erp-1')?.primaries ?? []).not.toContain(target);
+    await expectInvariantsHold(dir);
+    // And the lost node is failed over; when it comes back (rebooted), failback makes the cluster whole again
+    const failover = await hvctl(dir, 'failover', '--node', from, '--yes');
+    expect(failover.code, failover.stdout + failover.stderr).toBe(0);
+    await rm(join(dir, 'nodes', from, 'state', AGENT_ONLY_RESTART_MARKER), { force: true });
+    await labRestart(dir, from);
+    const failback = await hvctl(dir, 'failback', from, '--yes');
+    expect(failback.code, failback.stdout + failback.stderr).toBe(0);
+    await expectInvariantsHold(dir);
+    expect((await topology(dir)).vms.every((vm) => vm.state === 'running')).toBe(true);
+  }, 120_000);
 });

@@ -140,11 +140,6 @@ export async function makeMoveSafe(ctx: StepContext, move: Move): Promise<string
   const where = async (node: string): Promise<Domain__Output | undefined> => cluster.domain(node, move.vm).catch(() => undefined);
   const [onFrom, onTo] = await Promise.all([where(move.from), where(move.to)]);
   const runsOn = isRunning(onTo) ? move.to : isRunning(onFrom) ? move.from : undefined;
-  if (!runsOn) {
-    notes.push(`${move.vm} runs on neither ${move.from} nor ${move.to} (${onFrom?.state ?? 'unknown'} / ${onTo?.state ?? 'unknown'}); resources left as they are for the operator`);
-    return notes;
-  }
-  const other = runsOn === move.to ? move.from : move.to;
   const call = async (label: string, act: () => Promise<unknown>): Promise<void> => {
     try {
       await act();
@@ -153,6 +148,33 @@ export async function makeMoveSafe(ctx: StepContext, move: Move): Promise<string
       notes.push(`${label} FAILED: ${(error as Error).message.split('\n')[0]}`);
     }
   };
+  if (!runsOn) {
+    // The VM runs on neither reachable node: it may run on an unreachable one. A replica
+    // that answers and holds no active VM is demoted, so a returning node cannot meet a
+    // second Primary; a paused VM (a switchover in doubt) keeps its Primary.
+    notes.push(`${move.vm} runs on neither ${move.from} nor ${move.to} as far as they answer (${onFrom?.state ?? 'unreachable'} / ${onTo?.state ?? 'unreachable'})`);
+    for (const [node, domain] of [[move.from, onFrom], [move.to, onTo]] as const) {
+      if (!domain || domain.state === 'DOMAIN_STATE_PAUSED') continue;
+      const replica = await cluster.resource(node, move.resource).catch(() => undefined);
+      if (!replica) continue;
+      const client = cluster.client(node);
+      if (replica.role === 'Primary') {
+        await call(`demoted ${move.resource} on ${node} (no VM uses it there)`, () =>
+          unary<DemoteResponse__Output>('Demote', (cb) => client.drbd.demote({ requestId: requestId(ctx, `safe-${move.vm}`, `demote-${node}`), name: move.resource }, deadline(), cb)),
+        );
+      }
+      if (replica.allowTwoPrimaries) {
+        await call(`forbade two primaries for ${move.resource} on ${node}`, () =>
+          unary<SetAllowTwoPrimariesResponse__Output>('SetAllowTwoPrimaries', (cb) =>
+            client.drbd.setAllowTwoPrimaries({ requestId: requestId(ctx, `safe-${move.vm}`, `forbid-${node}`), name: move.resource, allow: false }, deadline(), cb),
+          ),
+        );
+      }
+    }
+    notes.push(`check where ${move.vm} runs before starting it anywhere`);
+    return notes;
+  }
+  const other = runsOn === move.to ? move.from : move.to;
   const otherReplica = await cluster.resource(other, move.resource).catch(() => undefined);
   if (otherReplica?.role === 'Primary') {
     const client = cluster.client(other);
