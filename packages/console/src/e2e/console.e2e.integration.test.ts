@@ -96,7 +96,8 @@ describe.skipIf(!tmuxAvailable)('the console in a real terminal (tmux) against a
     const until = Date.now() + 5000;
     while ((await consoleRunning()) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 100));
     expect(await consoleRunning()).toBe(false);
+    // Where tmux reports the exit status, it is 0 (some tmux builds leave it empty).
     const status = (await tmux('display-message', '-p', '-t', session, '#{pane_dead_status}')).stdout.trim();
-    expect(status).toBe('0');
+    expect(['0', '']).toContain(status);
   });
 });

@@ -1,6 +1,6 @@
 import type { TopologyReplica, TopologyResource } from '@hvctl/common';
 import { describe, expect, it } from 'vitest';
-import { clipLine, fit, formatBytes, formatDuration, lineText, replicationSummary, rolesSummary, seg } from './format.js';
+import { clipLine, fit, formatBytes, formatDuration, formatSeconds, lineText, replicationSummary, rolesSummary, seg, wrapSegments, wrapText } from './format.js';
 
 const replica = (node: string, overrides: Partial<TopologyReplica> = {}): TopologyReplica => ({
   node,
@@ -51,5 +51,26 @@ describe('formatting', () => {
 
     const outdated = resource([replica('msk-1', { disk: 'Outdated', replication: 'Off' }), replica('spb-1', { disk: 'Outdated', replication: 'Off' })], true);
     expect(replicationSummary(outdated)).toEqual({ text: 'Outdated/Off', tone: 'bad' });
+  });
+});
+
+describe('wrapping', () => {
+  it('wraps words, cuts a word longer than the line, and keeps at least one line', () => {
+    expect(wrapText('drbdadm status r-web-1; virsh domstate web-1', 20)).toEqual(['drbdadm status', 'r-web-1; virsh', 'domstate web-1']);
+    expect(wrapText('abcdefghij', 4)).toEqual(['abcd', 'efgh', 'ij']);
+    expect(wrapText('', 10)).toEqual(['']);
+  });
+
+  it('wraps segments under a prefix, keeping each one its look, never wider than the width', () => {
+    const lines = wrapSegments([seg('  m  ')], [seg('Live-migrate the selected VM', 'normal'), seg('  (select a VM)', 'muted')], 24);
+    expect(lines.map(lineText)).toEqual(['  m  Live-migrate the', '     selected VM', '     (select a VM)']);
+    expect(lines[2]?.segments.at(-1)?.tone).toBe('muted');
+    for (const line of wrapSegments([seg('> ')], [seg('x'.repeat(30))], 10)) expect(lineText(line).length).toBeLessThanOrEqual(10);
+  });
+
+  it('formats seconds', () => {
+    expect(formatSeconds(400)).toBe('0.4s');
+    expect(formatSeconds(12_345)).toBe('12.3s');
+    expect(formatSeconds(125_000)).toBe('2m05s');
   });
 });

@@ -137,3 +137,72 @@ export function clipLine(line: Line, width: number): Line {
   }
   return { ...line, segments };
 }
+
+/**
+ * Word-wraps text into lines of at most `width` columns; words longer than a line are cut
+ * across lines, so nothing is lost (an exact command must be shown whole).
+ */
+export function wrapText(text: string, width: number): string[] {
+  if (width <= 0) return [];
+  const lines: string[] = [];
+  let current = '';
+  for (const word of text.split(/\s+/).filter((entry) => entry !== '')) {
+    let rest = [...word];
+    const candidate = current ? `${current} ${word}` : word;
+    if ([...candidate].length <= width) {
+      current = candidate;
+      continue;
+    }
+    if (current) lines.push(current);
+    current = '';
+    while (rest.length > width) {
+      lines.push(rest.slice(0, width).join(''));
+      rest = rest.slice(width);
+    }
+    current = rest.join('');
+  }
+  if (current || lines.length === 0) lines.push(current);
+  return lines;
+}
+
+/** Seconds with one decimal: 0.4s, 12.3s; minutes from 100 s on: 2m05s. */
+export function formatSeconds(ms: number): string {
+  const seconds = Math.max(0, ms) / 1000;
+  return seconds < 100 ? `${seconds.toFixed(1)}s` : formatDuration(seconds);
+}
+
+/**
+ * Word-wraps a run of segments (each keeping its look) under a prefix: the first line
+ * starts with `prefix`, the others are indented as wide. Words longer than a line are cut
+ * across lines. No line is wider than `width`.
+ */
+export function wrapSegments(prefix: readonly Segment[], body: readonly Segment[], width: number): Line[] {
+  const indent = prefix.reduce((sum, segment) => sum + [...segment.text].length, 0);
+  const lines: Line[] = [];
+  let current: Segment[] = [...prefix];
+  let used = indent;
+  const next = (): void => {
+    lines.push({ segments: current });
+    current = [seg(' '.repeat(indent))];
+    used = indent;
+  };
+  for (const segment of body) {
+    for (const token of segment.text.match(/\s*\S+/g) ?? []) {
+      let chars = [...token];
+      if (used + chars.length > width && used > indent) {
+        next();
+        chars = [...token.trimStart()];
+      }
+      while (used + chars.length > width && width > used) {
+        const room = width - used;
+        current.push({ ...segment, text: chars.slice(0, room).join('') });
+        chars = chars.slice(room);
+        next();
+      }
+      current.push({ ...segment, text: chars.join('') });
+      used += chars.length;
+    }
+  }
+  lines.push({ segments: current });
+  return lines;
+}

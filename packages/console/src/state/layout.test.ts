@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { computeLayout, type Layout } from './layout.js';
 
-/** Lines used: header + each pane's title and content. */
+/** Lines used: header, footer, and each pane's title and content. */
 const used = (layout: Layout): number =>
-  layout.headerHeight + (layout.topology.height + 1) + (layout.detail && !layout.wide ? layout.detail.height + 1 : 0) + (layout.log.height + 1);
+  layout.headerHeight + layout.footerHeight + (layout.topology.height + 1) + (layout.detail && !layout.wide ? layout.detail.height + 1 : 0) + (layout.log.height + 1);
 
 describe('computeLayout', () => {
   it('fits an 80x24 terminal: detail below the topology, 3 log lines, one line spare', () => {

@@ -1,5 +1,21 @@
 import { Command, commandSpec } from '../ui/key/commands.js';
-import { visibleWindow } from './rows.js';
+import { visibleWindow, type Row } from './rows.js';
+import {
+  abortAsked,
+  askAbort,
+  closeScreen,
+  initialWorkflowUi,
+  notePlan,
+  openPlan,
+  runnablePlan,
+  showLast,
+  startsWorkflow,
+  submitPlan,
+  workflowReducer,
+  workflowRequest,
+  type WorkflowAction,
+  type WorkflowUi,
+} from './workflow.js';
 
 /** The panes that can hold the keyboard focus, in Tab order. */
 export type Pane = 'topology' | 'detail' | 'log';
@@ -33,6 +49,8 @@ export interface UiState {
   /** Event-log lines scrolled back from the newest; 0 follows new entries. */
   readonly logScroll: number;
   readonly confirm: Confirmation | undefined;
+  /** Plan screen, execution view and the workflows started here (see workflow.ts). */
+  readonly workflow: WorkflowUi;
 }
 
 export const initialUiState: UiState = {
@@ -46,11 +64,12 @@ export const initialUiState: UiState = {
   detailScroll: 0,
   logScroll: 0,
   confirm: undefined,
+  workflow: initialWorkflowUi,
 };
 
 /** The row list as the reducer needs it (RowModel satisfies this). */
 export interface RowList {
-  readonly rows: readonly { readonly id: string }[];
+  readonly rows: readonly Row[];
   indexOf(id: string): number;
 }
 
@@ -65,6 +84,9 @@ export interface ViewMetrics {
   readonly logLines: number;
   readonly helpHeight: number;
   readonly helpLines: number;
+  /** Plan screen: lines in its scrolling area and their count; execution view: finished-step lines. */
+  readonly workflowHeight?: number;
+  readonly workflowLines?: number;
 }
 
 export type UiAction =
@@ -75,7 +97,8 @@ export type UiAction =
   | { readonly type: 'confirm.type'; readonly text: string }
   | { readonly type: 'confirm.backspace' }
   | { readonly type: 'confirm.cancel' }
-  | { readonly type: 'confirm.submit' };
+  | { readonly type: 'confirm.submit' }
+  | WorkflowAction;
 
 const clamp = (value: number, min: number, max: number): number => Math.min(Math.max(value, min), Math.max(min, max));
 
@@ -153,11 +176,24 @@ function moveSelection(state: UiState, view: ViewMetrics, move: Move): UiState {
   return select(state, view, next, paging ? state.top + (next - current) : state.top);
 }
 
+function scrollWorkflow(state: UiState, view: ViewMetrics, move: Move): UiState {
+  const ui = state.workflow;
+  const height = view.workflowHeight ?? 0;
+  const last = (view.workflowLines ?? 0) - height;
+  if (ui.screen === 'plan' && ui.plan) {
+    return { ...state, workflow: { ...ui, plan: { ...ui.plan, scroll: moved(ui.plan.scroll, move, pageOf(height), last) } } };
+  }
+  // The execution view is drawn newest last, like the event log: "up" goes further back.
+  const back = Math.max(0, last) - ui.scroll;
+  return { ...state, workflow: { ...ui, scroll: clamp(last - moved(back, move, pageOf(height), last), 0, last) } };
+}
+
 function navigate(state: UiState, view: ViewMetrics, move: Move): UiState {
-  if (state.confirm) return state;
+  if (state.confirm || abortAsked(state.workflow)) return state;
   if (state.helpOpen) {
     return { ...state, helpScroll: moved(state.helpScroll, move, pageOf(view.helpHeight), view.helpLines - view.helpHeight) };
   }
+  if (state.workflow.screen !== 'none') return scrollWorkflow(state, view, move);
   switch (state.focus) {
     case 'topology':
       return moveSelection(state, view, move);
@@ -173,14 +209,14 @@ function navigate(state: UiState, view: ViewMetrics, move: Move): UiState {
 }
 
 function cycleFocus(state: UiState, view: ViewMetrics, step: 1 | -1): UiState {
-  if (state.helpOpen || state.confirm) return state;
+  if (state.helpOpen || state.confirm || state.workflow.screen !== 'none') return state;
   const panes = focusablePanes(view);
   const at = Math.max(0, panes.indexOf(state.focus));
   return { ...state, focus: panes[(at + step + panes.length) % panes.length] ?? 'topology' };
 }
 
 function openConfirmation(state: UiState, command: Command, readOnly: boolean): UiState {
-  if (readOnly || state.confirm || !state.selectedId) return state;
+  if (readOnly || state.confirm || !state.selectedId || state.workflow.screen !== 'none') return state;
   const target = state.selectedId;
   return { ...state, helpOpen: false, confirm: { command, target, expected: target.slice(target.indexOf(':') + 1), typed: '' } };
 }
@@ -190,7 +226,47 @@ export function confirmationAccepted(confirm: Confirmation | undefined): boolean
   return confirm !== undefined && confirm.typed === confirm.expected;
 }
 
+/** `state` with a new workflow part; the same object when nothing changed. */
+const withWorkflow = (state: UiState, workflow: WorkflowUi): UiState => (workflow === state.workflow ? state : { ...state, workflow });
+
+/** The selected row, as drawn. */
+export function selectedRow(state: UiState, list: RowList): Row | undefined {
+  return list.rows[selectedIndexIn(state, list)];
+}
+
+/** True while the topology screen is showing: no help, confirmation or workflow screen over it. */
+const onTopology = (state: UiState): boolean => !state.helpOpen && !state.confirm && state.workflow.screen === 'none';
+
+/** m, D, U, R, F, B: the plan screen of the selected row's workflow (nothing when it does not apply). */
+function startWorkflow(state: UiState, command: Command, view: ViewMetrics, readOnly: boolean): UiState {
+  if (readOnly || !onTopology(state)) return state;
+  const request = workflowRequest(command, selectedRow(state, view.list));
+  return request ? withWorkflow(state, openPlan(state.workflow, request)) : state;
+}
+
+/** Enter on the plan screen: a dangerous plan asks for the target's name first (Cancel focused). */
+function runPlan(state: UiState, readOnly: boolean): UiState {
+  const plan = runnablePlan(state.workflow);
+  if (readOnly || !plan || state.helpOpen || state.confirm) return state;
+  const { request } = plan;
+  if (!request.dangerous) return withWorkflow(state, submitPlan(state.workflow));
+  return { ...state, confirm: { command: request.command, target: request.target.rowId, expected: request.target.name, typed: '' } };
+}
+
+/** True when the open confirmation guards the plan on screen (rather than another dangerous command). */
+function confirmsPlan(state: UiState): boolean {
+  const plan = runnablePlan(state.workflow);
+  return state.confirm !== undefined && plan !== undefined && state.confirm.command === plan.request.command && state.confirm.target === plan.request.target.rowId;
+}
+
+/** The confirmation closes; when it guarded a plan, say on the plan screen that nothing ran. */
+function closeConfirmation(state: UiState, note: string): UiState {
+  if (!state.confirm) return state;
+  return { ...state, confirm: undefined, workflow: confirmsPlan(state) ? notePlan(state.workflow, note) : state.workflow };
+}
+
 function runCommand(state: UiState, command: Command, view: ViewMetrics, readOnly: boolean): UiState {
+  if (startsWorkflow(command)) return startWorkflow(state, command, view, readOnly);
   if (commandSpec(command).dangerous) return openConfirmation(state, command, readOnly);
   const move = MOVES[command];
   if (move) return navigate(state, view, move);
@@ -200,10 +276,17 @@ function runCommand(state: UiState, command: Command, view: ViewMetrics, readOnl
     case Command.FocusPrev:
       return cycleFocus(state, view, -1);
     case Command.ViewHelp:
-      return state.confirm ? state : { ...state, helpOpen: !state.helpOpen, helpScroll: 0 };
+      return state.confirm || abortAsked(state.workflow) ? state : { ...state, helpOpen: !state.helpOpen, helpScroll: 0 };
     case Command.ViewClose:
-      if (state.confirm) return { ...state, confirm: undefined };
-      return state.helpOpen ? { ...state, helpOpen: false } : state;
+      if (state.confirm) return closeConfirmation(state, 'Cancelled: nothing was run.');
+      if (state.helpOpen) return { ...state, helpOpen: false };
+      return abortAsked(state.workflow) ? state : withWorkflow(state, closeScreen(state.workflow));
+    case Command.WorkflowRun:
+      return runPlan(state, readOnly);
+    case Command.WorkflowAbort:
+      return readOnly || state.helpOpen || state.confirm ? state : withWorkflow(state, askAbort(state.workflow));
+    case Command.WorkflowShow:
+      return onTopology(state) ? withWorkflow(state, showLast(state.workflow)) : state;
     case Command.ViewToggleDetail: {
       const detailVisible = !state.detailVisible;
       return { ...state, detailVisible, focus: !detailVisible && state.focus === 'detail' ? 'topology' : state.focus };
@@ -216,6 +299,17 @@ function runCommand(state: UiState, command: Command, view: ViewMetrics, readOnl
       // app.quit and other effects are carried out by the App, not stored.
       return state;
   }
+}
+
+function syncWorkflow(ui: WorkflowUi, view: ViewMetrics): WorkflowUi {
+  if (view.workflowHeight === undefined || view.workflowLines === undefined || ui.screen === 'none') return ui;
+  const last = view.workflowLines - view.workflowHeight;
+  if (ui.screen === 'plan' && ui.plan) {
+    const scroll = clamp(ui.plan.scroll, 0, last);
+    return scroll === ui.plan.scroll ? ui : { ...ui, plan: { ...ui.plan, scroll } };
+  }
+  const scroll = clamp(ui.scroll, 0, last);
+  return scroll === ui.scroll ? ui : { ...ui, scroll };
 }
 
 function sync(state: UiState, view: ViewMetrics): UiState {
@@ -233,6 +327,7 @@ function sync(state: UiState, view: ViewMetrics): UiState {
     detailScroll: row && row.id !== state.selectedId ? 0 : clamp(state.detailScroll, 0, view.detailLines - view.detailHeight),
     logScroll: clamp(state.logScroll, 0, view.logLines - view.logHeight),
     helpScroll: clamp(state.helpScroll, 0, view.helpLines - view.helpHeight),
+    workflow: syncWorkflow(state.workflow, view),
   };
   const changed = (Object.keys(next) as (keyof UiState)[]).some((key) => next[key] !== state[key]);
   return changed ? next : state;
@@ -254,8 +349,17 @@ export function uiReducer(state: UiState, action: UiAction): UiState {
     case 'confirm.backspace':
       return state.confirm ? { ...state, confirm: { ...state.confirm, typed: [...state.confirm.typed].slice(0, -1).join('') } } : state;
     case 'confirm.cancel':
+      return closeConfirmation(state, 'Cancelled: nothing was run.');
     case 'confirm.submit':
-      // The dialog checks confirmationAccepted() and runs the command before submitting.
+      if (confirmsPlan(state)) {
+        // A workflow's confirmation: the typed name runs the plan, anything else cancels.
+        return confirmationAccepted(state.confirm)
+          ? { ...state, confirm: undefined, workflow: submitPlan(state.workflow) }
+          : closeConfirmation(state, 'Not confirmed: nothing was run.');
+      }
+      // Other dangerous commands: the App checks confirmationAccepted() and runs the command before submitting.
       return state.confirm ? { ...state, confirm: undefined } : state;
+    default:
+      return withWorkflow(state, workflowReducer(state.workflow, action));
   }
 }

@@ -20,6 +20,11 @@ describe('console colours', () => {
     Object.defineProperty(app.stdout, 'columns', { value: 200, configurable: true });
     Object.defineProperty(app.stdout, 'rows', { value: 50, configurable: true });
     app.stdout.emit('resize');
+    // Wait for the frame drawn at that size, with its 200-column event-log title (a loaded machine may take more than a tick)
+    const resized = (): boolean => stripVTControlCharacters(app.lastFrame() ?? '').split('\n').some((entry) => [...entry].length === 200);
+    for (let waited = 0; !resized() && waited < 5000; waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     await new Promise((resolve) => setTimeout(resolve, 20));
 
     // Then its node row and VM rows are dim, a reachable node's rows are not

@@ -1,57 +1,12 @@
-import type { ClusterSnapshot } from '@hvctl/common';
-import { fakeClusterSnapshot, fakeLabStates } from '@hvctl/common/testing';
-import { cleanup, render } from 'ink-testing-library';
-import { stripVTControlCharacters } from 'node:util';
+import { fakeLabStates } from '@hvctl/common/testing';
+import { cleanup } from 'ink-testing-library';
 import type { ReactElement } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fakeLargeCluster } from '../state/testing/large-cluster.js';
 import { App } from './App.js';
 import type { ClusterSource } from './hooks/useClusterSnapshot.js';
 import { COMMANDS } from './key/commands.js';
-
-const NOW = 1_700_000_000_000;
-const tick = (ms = 20): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A source that publishes whatever the test hands it. */
-function fakeSource(initial: ClusterSnapshot): ClusterSource & { publish(snapshot: ClusterSnapshot): void } {
-  let current = initial;
-  const listeners = new Set<(snapshot: ClusterSnapshot) => void>();
-  return {
-    snapshot: () => current,
-    subscribe: (listener) => {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-    publish: (snapshot) => {
-      current = snapshot;
-      for (const listener of listeners) listener(snapshot);
-    },
-  };
-}
-
-/** The lab with `unreachable` nodes gone for 42 s (at NOW). */
-function lab(unreachable: string[] = [], version = 1, states = fakeLabStates(3, NOW)): ClusterSnapshot {
-  const snapshot = fakeClusterSnapshot(states, unreachable, version);
-  return { ...snapshot, nodes: snapshot.nodes.map((node) => (node.reachable ? node : { ...node, unreachableSinceMs: NOW - 42_000 })) };
-}
-
-/** Renders at a terminal size (ink-testing-library's stdout is 100 columns and has no rows). */
-async function renderAt(tree: ReactElement, columns: number, rows: number) {
-  const app = render(tree);
-  Object.defineProperty(app.stdout, 'columns', { value: columns, configurable: true });
-  Object.defineProperty(app.stdout, 'rows', { value: rows, configurable: true });
-  app.stdout.emit('resize');
-  await tick();
-  const frame = (): string => stripVTControlCharacters(app.lastFrame() ?? '');
-  const press = async (...keys: string[]): Promise<string> => {
-    for (const key of keys) {
-      app.stdin.write(key);
-      await tick();
-    }
-    return frame();
-  };
-  return { ...app, frame, press };
-}
+import { NOW, fakeSource, lab, renderAt, tick } from './testing/harness.js';
 
 const app = (source: ClusterSource, now: () => number = () => NOW): ReactElement => <App source={source} now={now} readOnly={false} />;
 

@@ -10,9 +10,11 @@ export interface ConsoleOptions {
   readonly title?: string;
   /** The clock; defaults to Date.now. Tests pass a fixed one. */
   readonly now?: () => number;
-  /** Hide dangerous commands and refuse to run them. */
+  /** Hide the commands that change the cluster (every workflow) and refuse to run them. */
   readonly readOnly?: boolean;
-  /** Runs a dangerous command after its typed confirmation (none exist yet). */
+  /** Who submits workflows (journaled by the agents); default `user@console`. */
+  readonly owner?: string;
+  /** Runs a dangerous command other than a workflow after its typed confirmation (none exists yet). */
   readonly onConfirmed?: (command: Command, target: string) => void;
   /** Streams and Ink switches, for tests and embedding; exitOnCtrlC is always off (Ctrl-C is in the key table). */
   readonly ink?: Pick<RenderOptions, 'stdout' | 'stdin' | 'stderr' | 'debug' | 'patchConsole'>;
@@ -24,7 +26,14 @@ export interface ConsoleOptions {
  */
 export function renderConsole(source: ClusterSource, options: ConsoleOptions = {}): Instance {
   return render(
-    <App source={source} title={options.title} now={options.now ?? Date.now} readOnly={options.readOnly ?? false} onConfirmed={options.onConfirmed} />,
+    <App
+      source={source}
+      title={options.title}
+      now={options.now ?? Date.now}
+      readOnly={options.readOnly ?? false}
+      onConfirmed={options.onConfirmed}
+      {...(options.owner ? { owner: options.owner } : {})}
+    />,
     { ...options.ink, exitOnCtrlC: false },
   );
 }

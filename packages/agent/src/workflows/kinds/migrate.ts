@@ -5,6 +5,9 @@ import type { ClusterAccess } from '../cluster-access.js';
 import { allowTwoPrimariesStep, demoteStep, isRunning, liveMigrateStep, moveVmRouteStep, promoteStep, requestId, retryWhilePropagating } from '../steps.js';
 import type { Planned, Program, Step, StepContext, WorkflowKind } from '../types.js';
 
+/** How long make-safe waits for a migration in flight to end before judging where the VM runs. */
+const MIGRATION_SETTLE_MS = 60_000;
+
 /** One VM move: what a migration needs to run and to be made safe again. */
 export interface Move {
   readonly vm: string;
@@ -138,7 +141,12 @@ export async function makeMoveSafe(ctx: StepContext, move: Move): Promise<string
   const { cluster } = ctx;
   const notes: string[] = [];
   const where = async (node: string): Promise<Domain__Output | undefined> => cluster.domain(node, move.vm).catch(() => undefined);
+  // A live migration cancelled from here may still be finishing in the hypervisor: judge
+  // where the VM runs only once the source reports no migration in progress.
+  const until = Date.now() + MIGRATION_SETTLE_MS;
+  while ((await where(move.from))?.migrating && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 200));
   const [onFrom, onTo] = await Promise.all([where(move.from), where(move.to)]);
+  if (onFrom?.migrating) notes.push(`${move.vm} was still migrating after ${MIGRATION_SETTLE_MS / 1000} s; judged on its state at that moment`);
   const runsOn = isRunning(onTo) ? move.to : isRunning(onFrom) ? move.from : undefined;
   const call = async (label: string, act: () => Promise<unknown>): Promise<void> => {
     try {

@@ -1,10 +1,16 @@
-import type { ClusterSnapshot } from '@hvctl/common';
+import type { AgentClient, ClusterSnapshot } from '@hvctl/common';
 import { useCallback, useSyncExternalStore } from 'react';
 
 /** Where the console gets cluster snapshots from (ClusterModel implements it). */
 export interface ClusterSource {
   snapshot(): ClusterSnapshot;
   subscribe(listener: (snapshot: ClusterSnapshot) => void): () => void;
+  /**
+   * The client of one agent, to plan, submit, watch and abort workflows (ClusterModel's
+   * pooled clients; the console never closes them). Without it the console only watches:
+   * a workflow's plan screen says there is no connection.
+   */
+  client?(node: string): AgentClient | undefined;
 }
 
 /**

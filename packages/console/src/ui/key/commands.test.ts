@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { COMMANDS, Command, commandsByCategory, keyLabel, keyTableMarkdown, visibleCommands } from './commands.js';
+import { COMMANDS, Command, appliesTo, commandSpec, commandsByCategory, keyLabel, keyTableMarkdown, visibleCommands } from './commands.js';
 import { helpLines } from './help-lines.js';
 import { commandForKey, keyName, keyNames } from './keys.js';
 import { lineText } from '../../state/format.js';
@@ -39,9 +39,33 @@ describe('the key table', () => {
     expect(commandForKey('q', 'pane')).toBeUndefined();
   });
 
-  it('marks no command dangerous yet, and hides dangerous ones in read-only mode', () => {
-    expect(COMMANDS.filter((entry) => entry.dangerous)).toEqual([]);
-    expect(visibleCommands({ readOnly: true })).toEqual(COMMANDS);
+  it('marks failover dangerous, and hides it and every other workflow command in read-only mode', () => {
+    expect(COMMANDS.filter((entry) => entry.dangerous).map((entry) => entry.id)).toEqual([Command.WorkflowFailover]);
+    const readOnly = visibleCommands({ readOnly: true }).map((entry) => entry.id);
+    expect(readOnly.filter((id) => id.startsWith('workflow.'))).toEqual([]);
+    expect(readOnly).toContain(Command.NavDown);
+    expect(readOnly).toContain(Command.AppQuit);
+    expect(visibleCommands()).toEqual(COMMANDS);
+  });
+
+  it('binds the workflow keys, each offered only for the rows it acts on', () => {
+    expect(commandForKey('m', 'global')).toBe(Command.WorkflowMigrate);
+    expect(commandForKey('D', 'global')).toBe(Command.WorkflowDrain);
+    expect(commandForKey('U', 'global')).toBe(Command.WorkflowUndrain);
+    expect(commandForKey('R', 'global')).toBe(Command.WorkflowUndrainReturn);
+    expect(commandForKey('F', 'global')).toBe(Command.WorkflowFailover);
+    expect(commandForKey('B', 'global')).toBe(Command.WorkflowFailback);
+    expect(commandForKey('w', 'global')).toBe(Command.WorkflowShow);
+    // Read by the plan screen and the execution view, not by the App
+    expect(commandForKey('return', 'pane')).toBe(Command.WorkflowRun);
+    expect(commandForKey('a', 'pane')).toBe(Command.WorkflowAbort);
+    expect(appliesTo(commandSpec(Command.WorkflowMigrate), 'vm')).toBe(true);
+    expect(appliesTo(commandSpec(Command.WorkflowMigrate), 'node')).toBe(false);
+    expect(appliesTo(commandSpec(Command.WorkflowFailover), 'site')).toBe(true);
+    expect(appliesTo(commandSpec(Command.WorkflowFailover), undefined)).toBe(false);
+    for (const entry of COMMANDS.filter((candidate) => candidate.category === 'Workflows' && candidate.id !== Command.WorkflowShow)) {
+      expect(entry.changesCluster, entry.id).toBe(true);
+    }
   });
 });
 
@@ -79,10 +103,24 @@ describe('generated help and docs', () => {
     }
   });
 
+  it('help greys the workflow commands that do not apply to the selection, and says what to select', () => {
+    const onVm = helpLines({ selection: { kind: 'vm', name: 'web-1' } });
+    const line = (id: string): string => onVm.map(lineText).find((text) => text.includes(id)) ?? '';
+    expect(onVm.map(lineText).join('\n')).toContain('Workflows  for the selection: VM web-1');
+    expect(line('workflow.migrate')).not.toContain('(select');
+    expect(line('workflow.drain')).toContain('(select a node)');
+    expect(line('workflow.failover')).toContain('(select a node or site)');
+    const muted = onVm.find((entry) => lineText(entry).includes('workflow.drain'))?.segments.find((segment) => segment.text.startsWith('Drain'));
+    expect(muted?.tone).toBe('muted');
+    // Read-only help has no Workflows section at all
+    expect(helpLines({ readOnly: true }).map(lineText).join('\n')).not.toContain('Workflows');
+  });
+
   it('the Markdown key list has a row per command', () => {
     const markdown = keyTableMarkdown();
     for (const entry of COMMANDS) expect(markdown).toContain(`\`${entry.id}\``);
     expect(markdown).toContain('| `↑`, `k` | `nav.up` |');
+    expect(markdown).toMatch(/\| `F` \| `workflow.failover` \| .*Selection: node or site\. \*\*Dangerous:\*\* asks for the target name first\. \|/);
   });
 
   it('docs/console.md contains the current keyTableMarkdown() output (HVCTL_UPDATE_DOCS=1 rewrites it)', () => {

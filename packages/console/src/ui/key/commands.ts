@@ -19,11 +19,20 @@ export enum Command {
   ViewClose = 'view.close',
   LogScrollUp = 'log.scrollUp',
   LogScrollDown = 'log.scrollDown',
+  WorkflowMigrate = 'workflow.migrate',
+  WorkflowDrain = 'workflow.drain',
+  WorkflowUndrain = 'workflow.undrain',
+  WorkflowUndrainReturn = 'workflow.undrainReturn',
+  WorkflowFailover = 'workflow.failover',
+  WorkflowFailback = 'workflow.failback',
+  WorkflowRun = 'workflow.run',
+  WorkflowAbort = 'workflow.abort',
+  WorkflowShow = 'workflow.show',
   AppQuit = 'app.quit',
 }
 
 /** Help and docs group commands by category, in this order. */
-export const CATEGORIES = ['Navigation', 'Panes and views', 'Event log', 'Application'] as const;
+export const CATEGORIES = ['Navigation', 'Panes and views', 'Event log', 'Workflows', 'Application'] as const;
 export type Category = (typeof CATEGORIES)[number];
 
 /**
@@ -31,6 +40,9 @@ export type Category = (typeof CATEGORIES)[number];
  * `pane` keys are read only by the focused pane (or by the help overlay while it is open).
  */
 export type CommandScope = 'global' | 'pane';
+
+/** The kinds of topology row a command can act on (its target is the selected row). */
+export type TargetKind = 'site' | 'node' | 'vm';
 
 export interface CommandSpec {
   readonly id: Command;
@@ -50,16 +62,38 @@ export interface CommandSpec {
    * (see the `confirm` part of ui-state.ts and views/ConfirmDialog.tsx).
    */
   readonly dangerous: boolean;
+  /**
+   * True for commands that change the cluster (every workflow command). They are hidden
+   * and refused in read-only mode. Every dangerous command also changes the cluster.
+   */
+  readonly changesCluster: boolean;
+  /**
+   * For commands that act on the selected topology row: the row kinds they apply to. The
+   * footer and the help offer such a command only while a row of these kinds is selected.
+   */
+  readonly appliesTo?: readonly TargetKind[];
+  /** A word or two for the footer's key hints (`m migrate`); commands without one are not hinted. */
+  readonly hint?: string;
 }
 
-const spec = (
-  id: Command,
-  keys: readonly string[],
-  description: string,
-  category: Category,
-  scope: CommandScope,
-  dangerous = false,
-): CommandSpec => ({ id, keys, description, category, scope, dangerous });
+interface SpecFlags {
+  readonly dangerous?: boolean;
+  readonly changesCluster?: boolean;
+  readonly appliesTo?: readonly TargetKind[];
+  readonly hint?: string;
+}
+
+const spec = (id: Command, keys: readonly string[], description: string, category: Category, scope: CommandScope, flags: SpecFlags = {}): CommandSpec => ({
+  id,
+  keys,
+  description,
+  category,
+  scope,
+  dangerous: flags.dangerous ?? false,
+  changesCluster: (flags.changesCluster ?? false) || (flags.dangerous ?? false),
+  ...(flags.appliesTo ? { appliesTo: flags.appliesTo } : {}),
+  ...(flags.hint ? { hint: flags.hint } : {}),
+});
 
 /** The table. Order here is the order in help and docs. */
 export const COMMANDS: readonly CommandSpec[] = [
@@ -71,12 +105,47 @@ export const COMMANDS: readonly CommandSpec[] = [
   spec(Command.NavEnd, ['end', 'G'], 'Jump to the last row', 'Navigation', 'pane'),
   spec(Command.FocusNext, ['tab'], 'Focus the next pane (topology, detail, event log)', 'Panes and views', 'global'),
   spec(Command.FocusPrev, ['shift+tab'], 'Focus the previous pane', 'Panes and views', 'global'),
-  spec(Command.ViewHelp, ['?'], 'Open or close the key help', 'Panes and views', 'global'),
+  spec(Command.ViewHelp, ['?'], 'Open or close the key help', 'Panes and views', 'global', { hint: 'help' }),
   spec(Command.ViewToggleDetail, ['d'], 'Show or hide the detail pane', 'Panes and views', 'global'),
-  spec(Command.ViewClose, ['escape'], 'Close the help or cancel a confirmation', 'Panes and views', 'global'),
+  spec(Command.ViewClose, ['escape'], 'Close the help, cancel a plan or a confirmation, or detach from a running workflow', 'Panes and views', 'global'),
   spec(Command.LogScrollUp, ['[', 'shift+up'], 'Scroll the event log back (older entries)', 'Event log', 'global'),
   spec(Command.LogScrollDown, [']', 'shift+down'], 'Scroll the event log forward (back to the newest)', 'Event log', 'global'),
-  spec(Command.AppQuit, ['q', 'ctrl+c'], 'Quit the console (VMs and agents keep running)', 'Application', 'global'),
+  spec(Command.WorkflowMigrate, ['m'], 'Live-migrate the selected VM to its DRBD peer (shows the plan first)', 'Workflows', 'global', {
+    changesCluster: true,
+    hint: 'migrate',
+    appliesTo: ['vm'],
+  }),
+  spec(Command.WorkflowDrain, ['D'], 'Drain the selected node for maintenance: move its VMs away, 2 at a time (plan first)', 'Workflows', 'global', {
+    changesCluster: true,
+    hint: 'drain',
+    appliesTo: ['node'],
+  }),
+  spec(Command.WorkflowUndrain, ['U'], 'Undrain the selected node: health-check, resync, uncordon (plan first)', 'Workflows', 'global', {
+    changesCluster: true,
+    hint: 'undrain',
+    appliesTo: ['node'],
+  }),
+  spec(Command.WorkflowUndrainReturn, ['R'], 'Undrain the selected node and migrate its VMs back home (plan first)', 'Workflows', 'global', {
+    changesCluster: true,
+    hint: 'undrain+return',
+    appliesTo: ['node'],
+  }),
+  spec(Command.WorkflowFailover, ['F'], 'Fail over the selected lost node or site: fence it, recover its VMs on the survivors (plan first)', 'Workflows', 'global', {
+    dangerous: true,
+    hint: 'failover',
+    appliesTo: ['node', 'site'],
+  }),
+  spec(Command.WorkflowFailback, ['B'], 'Fail back the selected node once it returned: resync, then move its VMs home (plan first)', 'Workflows', 'global', {
+    changesCluster: true,
+    hint: 'failback',
+    appliesTo: ['node'],
+  }),
+  spec(Command.WorkflowRun, ['return'], 'On the plan screen: run the plan (a dangerous one asks for the target name first)', 'Workflows', 'pane', { changesCluster: true }),
+  spec(Command.WorkflowAbort, ['a'], 'On the execution view: abort the running workflow (asks y/N; it rolls back to a safe state)', 'Workflows', 'pane', {
+    changesCluster: true,
+  }),
+  spec(Command.WorkflowShow, ['w'], 'Reopen the execution view of the last workflow started here', 'Workflows', 'global', { hint: 'workflow' }),
+  spec(Command.AppQuit, ['q', 'ctrl+c'], 'Quit the console (VMs, agents and running workflows keep running)', 'Application', 'global', { hint: 'quit' }),
 ];
 
 const BY_ID: ReadonlyMap<Command, CommandSpec> = new Map(COMMANDS.map((entry) => [entry.id, entry]));
@@ -88,9 +157,17 @@ export function commandSpec(command: Command): CommandSpec {
   return found;
 }
 
-/** Commands offered to the operator: dangerous ones are hidden in read-only mode. */
+/**
+ * Commands offered to the operator. Read-only mode hides every command that changes the
+ * cluster (dangerous or not) and the whole Workflows category (nothing can be started).
+ */
 export function visibleCommands(options: { readonly readOnly?: boolean } = {}): readonly CommandSpec[] {
-  return options.readOnly ? COMMANDS.filter((entry) => !entry.dangerous) : COMMANDS;
+  return options.readOnly ? COMMANDS.filter((entry) => !entry.changesCluster && !entry.dangerous && entry.category !== 'Workflows') : COMMANDS;
+}
+
+/** True when `command` acts on the selected row and applies to a row of `kind`. */
+export function appliesTo(command: CommandSpec, kind: TargetKind | undefined): boolean {
+  return command.appliesTo !== undefined && kind !== undefined && command.appliesTo.includes(kind);
 }
 
 const KEY_LABELS: Readonly<Record<string, string>> = {
@@ -140,8 +217,9 @@ export function keyTableMarkdown(): string {
     lines.push(`### ${group.category}`, '', '| Keys | Command | What it does |', '| --- | --- | --- |');
     for (const entry of group.commands) {
       const keys = entry.keys.map(markdownKey).join(', ');
+      const target = entry.appliesTo ? ` Selection: ${entry.appliesTo.map((kind) => (kind === 'vm' ? 'VM' : kind)).join(' or ')}.` : '';
       const danger = entry.dangerous ? ' **Dangerous:** asks for the target name first.' : '';
-      lines.push(`| ${keys} | \`${entry.id}\` | ${markdownCell(entry.description)}.${danger} |`);
+      lines.push(`| ${keys} | \`${entry.id}\` | ${markdownCell(entry.description)}.${target}${danger} |`);
     }
     lines.push('');
   }

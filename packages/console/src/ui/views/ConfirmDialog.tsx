@@ -6,6 +6,10 @@ import { keyName } from '../key/keys.js';
 export interface ConfirmDialogProps {
   readonly confirm: Confirmation;
   readonly width: number;
+  /** What runs, in one line (default: the command's description and the target row). */
+  readonly title?: string;
+  /** More context under the title (a workflow's plan title and coordinator). */
+  readonly detail?: string;
   readonly onType: (text: string) => void;
   readonly onBackspace: () => void;
   /** Enter: runs the command only when the typed text matches; otherwise it cancels. */
@@ -19,7 +23,7 @@ export interface ConfirmDialogProps {
  * The typed confirmation a dangerous command needs: the operator types the target's name;
  * Cancel is focused, so Enter on anything else cancels.
  */
-export function ConfirmDialog({ confirm, width, onType, onBackspace, onSubmit, onCancel, onQuit }: ConfirmDialogProps) {
+export function ConfirmDialog({ confirm, width, title, detail, onType, onBackspace, onSubmit, onCancel, onQuit }: ConfirmDialogProps) {
   useInput((input, key) => {
     const name = keyName(input, key);
     if (name === 'ctrl+c') onQuit();
@@ -33,8 +37,9 @@ export function ConfirmDialog({ confirm, width, onType, onBackspace, onSubmit, o
   return (
     <Box flexDirection="column" borderStyle="double" borderColor="red" width={Math.min(width, 72)} paddingX={1}>
       <Text color="red" bold>
-        {spec.description} — {confirm.target}
+        {title ?? `${spec.description} — ${confirm.target}`}
       </Text>
+      {detail ? <Text>{detail}</Text> : null}
       <Text>
         Type <Text bold>{confirm.expected}</Text> and press Enter to proceed:
       </Text>
@@ -51,6 +56,7 @@ export function ConfirmDialog({ confirm, width, onType, onBackspace, onSubmit, o
           [ Proceed ]
         </Text>
       </Text>
+      <Text dimColor>Enter with anything else typed, or Esc, cancels.</Text>
     </Box>
   );
 }

@@ -6,7 +6,7 @@ export const alarmed = (model: RowModel): boolean => model.alerts.some((alert) =
 
 /**
  * The two header lines: the cluster and its counts (spelled out when there is room), then
- * the alerts, or a hint line when there are none.
+ * the alerts, or "all invariants hold" when there are none.
  */
 export function headerLines(model: RowModel, title: string | undefined, width: number): readonly [Line, Line] {
   const { health, cluster } = model.topology;
@@ -31,7 +31,8 @@ export function headerLines(model: RowModel, title: string | undefined, width: n
 
   const second: Segment[] = [];
   if (model.alerts.length === 0) {
-    second.push(seg(' all invariants hold', 'ok'), seg('  ·  ? help  Tab next pane  q quit', 'muted'));
+    // The keys are in the footer line (they depend on the selection).
+    second.push(seg(' all invariants hold', 'ok'), seg('  ·  Tab next pane', 'muted'));
   } else {
     let used = 0;
     for (const [index, alert] of model.alerts.entries()) {
