@@ -1,5 +1,5 @@
 import type { Domain__Output, KvmServiceHandlers, MigrateResponse } from '@hvctl/proto';
-import { failedPrecondition, invalidArgument, notFound, validateNodeName, validateRequestId, validateResourceName } from '@hvctl/common';
+import { HvctlError, failedPrecondition, invalidArgument, notFound, validateNodeName, validateRequestId, validateResourceName } from '@hvctl/common';
 import type { AgentContext } from '../context.js';
 import { serverStream, unary } from './handler.js';
 
@@ -57,12 +57,17 @@ export function kvmService(ctx: AgentContext): KvmServiceHandlers {
       const send = (message: MigrateResponse): void => {
         if (!call.cancelled) call.write(message);
       };
+      // Cancelling the call aborts the migration job (like Ctrl-C on `virsh migrate`): until
+      // the switchover, the VM stays on this node.
+      const cancel = new AbortController();
+      call.on('cancelled', () => cancel.abort());
       const done = await ledger.stream<Domain__Output, MigrateResponse>(
         'Migrate',
         validateRequestId(request.requestId),
         async (emit) => {
           await find(name);
-          return drivers.kvm.migrate(name, { targetNode: target, onProgress: (progress) => emit({ progress }) });
+          if (cancel.signal.aborted) throw new HvctlError('ABORTED', `migration of ${name} cancelled before it started; nothing was changed`);
+          return drivers.kvm.migrate(name, { targetNode: target, onProgress: (progress) => emit({ progress }), signal: cancel.signal });
         },
         send,
       );

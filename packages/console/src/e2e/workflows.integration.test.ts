@@ -9,6 +9,7 @@ import type { CordonResponse__Output, UncordonResponse__Output } from '@hvctl/pr
 import { createAgentClient, deadline, loadClusterFile, unary, type Topology } from '@hvctl/common';
 import { labDown, labFailMigrations, labKill, labRestart, labUp } from '../lab/lab.js';
 import { labClusterPath } from '../lab/state.js';
+import { fetchTopology } from '../cli/status.js';
 
 const HVCTL = fileURLToPath(new URL('../../bin/hvctl.js', import.meta.url));
 
@@ -135,6 +136,21 @@ describe('live migration through the CLI against the lab', () => {
     const after = await topology(dir);
     expect(after.vms.find((vm) => vm.name === 'dns-1')).toMatchObject({ node: 'msk-2', runningOn: ['msk-2'], announcedFrom: ['msk-2'] });
     expect(after.resources.find((resource) => resource.name === 'dns-1')?.primaries).toEqual(['msk-2']);
+    await expectInvariantsHold(dir);
+  });
+
+  it('aborts a migration mid-copy: exit 5, the VM stays on its node, every invariant holds', async () => {
+    // git-1 has 8 GiB: its copy takes about 4 s.
+    const cluster = await loadClusterFile(labClusterPath(dir));
+    const before = nodeOf(await topology(dir), 'git-1');
+    const submitted = await hvctl(dir, 'migrate', 'git-1', '--yes', '--detach');
+    const id = /(wf-[0-9a-f-]+)/.exec(submitted.stdout)?.[1] as string;
+    await waitFor(() => fetchTopology(cluster, 2000), (t) => t.vms.find((vm) => vm.name === 'git-1')?.migrating === true, 10_000);
+    const aborted = await hvctl(dir, 'abort', id);
+    expect(aborted.code, aborted.stdout + aborted.stderr).toBe(5);
+    expect(aborted.stdout).toMatch(/ABORTED/);
+    const after = await topology(dir);
+    expect(after.vms.find((vm) => vm.name === 'git-1')).toMatchObject({ node: before, runningOn: [before], announcedFrom: [before], migrating: false });
     await expectInvariantsHold(dir);
   });
 
