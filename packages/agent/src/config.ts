@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { HvctlError, invalidArgument, validateAddress, validateNodeName } from '@hvctl/common';
+import { parseRealConfig, requireRealSettings, type RealConfig } from './drivers/real/config.js';
 import type { SimPeer } from './drivers/sim/simnet.js';
 import type { SimTiming } from './drivers/sim/timing.js';
 
@@ -25,6 +26,8 @@ export interface AgentConfig {
   readonly cluster?: string;
   readonly log: { readonly file?: string; readonly level: string };
   readonly drivers: { readonly drbd: DriverKind; readonly kvm: DriverKind; readonly routing: DriverKind; readonly backup: DriverKind; readonly host: DriverKind };
+  /** Tool paths and settings of the real drivers (parseAgentConfig always sets it; defaults apply when absent). */
+  readonly real?: RealConfig;
   /** Simulation settings; required when any driver is "sim". */
   readonly sim?: SimConfig;
 }
@@ -51,9 +54,6 @@ function fail(path: string, message: string): never {
 function driverKind(path: string, area: string, value: unknown): DriverKind {
   const kind = value ?? 'sim';
   if (kind !== 'sim' && kind !== 'real') fail(path, `drivers.${area} must be "sim" or "real"`);
-  if (kind === 'real' && area !== 'host') {
-    fail(path, `drivers.${area}: the real ${area} driver is not available yet (tracked in issue #4); use "sim"`);
-  }
   return kind;
 }
 
@@ -76,6 +76,8 @@ export function parseAgentConfig(raw: unknown, path: string): AgentConfig {
   const listen = wrap(() => validateAddress(String(doc['listen'] ?? ''), 'listen'));
   const drivers = (doc['drivers'] ?? {}) as Record<string, unknown>;
   const log = (doc['log'] ?? {}) as Record<string, unknown>;
+  const failHere = (message: string): never => fail(path, message);
+  const real = parseRealConfig(doc, abs, failHere);
   const config: AgentConfig = {
     node,
     site,
@@ -91,9 +93,14 @@ export function parseAgentConfig(raw: unknown, path: string): AgentConfig {
       backup: driverKind(path, 'backup', drivers['backup']),
       host: driverKind(path, 'host', drivers['host']),
     },
+    real,
   };
+  requireRealSettings(real, { backup: config.drivers.backup === 'real' }, failHere);
   if (!(config.heartbeatMs >= 100 && config.heartbeatMs <= 60_000)) fail(path, 'heartbeatMs must be between 100 and 60000');
   const sim = doc['sim'] as Record<string, unknown> | undefined;
+  const anySim = Object.values(config.drivers).some((kind) => kind === 'sim');
+  // Only real drivers: no simulation to configure.
+  if (!anySim && !sim) return config;
   if (!sim) fail(path, 'the simulated drivers need a `sim:` section (link, peers, repositoryNode)');
   const peers = (Array.isArray(sim['peers']) ? sim['peers'] : []).map((entry: unknown, index: number): SimPeer => {
     const peer = entry as Record<string, unknown>;

@@ -2,11 +2,14 @@ import { Command } from 'commander';
 import { HvctlError, createLogger, validateAddress } from '@hvctl/common';
 import { startAgent } from './agent.js';
 import { DEFAULT_CONFIG_PATH, loadAgentConfig } from './config.js';
+import { formatDoctorReport, runDoctor } from './doctor/doctor.js';
 import { AGENT_VERSION } from './version.js';
 
 const program = new Command('hvctl-agent')
   .description('The hvctl agent: serves DRBD, KVM, routing, backup and host facts of this node over gRPC (hvctl.v1).')
   .version(AGENT_VERSION)
+  // `doctor --config FILE` belongs to doctor, not to the daemon's own --config.
+  .enablePositionalOptions()
   .option('-c, --config <file>', 'agent config file', DEFAULT_CONFIG_PATH)
   .option('-l, --listen <host:port>', 'override the gRPC listen address from the config')
   .addHelpText(
@@ -23,7 +26,9 @@ Stop it with SIGTERM or Ctrl-C: in-flight calls get 2 s to finish.`,
     const config = options.listen ? { ...loaded, listen: validateAddress(options.listen, '--listen') } : loaded;
     const logger = createLogger({ name: 'hvctl-agent', level: config.log.level, ...(config.log.file ? { file: config.log.file } : {}), bindings: { node: config.node } });
     const agent = await startAgent(config, logger);
-    console.error(`hvctl-agent ${config.node} (${config.site}) listening on ${config.listen.replace(/:\d+$/, `:${agent.port}`)} [simulated drivers: lab]`);
+    const kinds = Object.entries(config.drivers).map(([area, kind]) => `${area}=${kind}`).join(' ');
+    const allSim = Object.values(config.drivers).every((kind) => kind === 'sim');
+    console.error(`hvctl-agent ${config.node} (${config.site}) listening on ${config.listen.replace(/:\d+$/, `:${agent.port}`)} [${allSim ? 'simulated drivers: lab' : `drivers: ${kinds}`}]`);
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;
@@ -36,6 +41,26 @@ Stop it with SIGTERM or Ctrl-C: in-flight calls get 2 s to finish.`,
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+  });
+
+program
+  .command('doctor')
+  .description('Check this host for the agent: config, tools and versions, permissions, reachability of the peers. Changes nothing.')
+  .option('-c, --config <file>', 'agent config file', DEFAULT_CONFIG_PATH)
+  .option('--json', 'print the report as JSON')
+  .addHelpText(
+    'after',
+    `
+Exit status: 0 when every check passed (warnings allowed), 1 when something must be fixed.
+
+Examples:
+  hvctl-agent doctor
+  hvctl-agent doctor --config ./agent.yaml --json | jq '.checks[] | select(.status == "fail")'`,
+  )
+  .action(async (options: { config: string; json?: boolean }) => {
+    const report = await runDoctor(options.config);
+    process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorReport(report));
+    process.exitCode = report.ok ? 0 : 1;
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

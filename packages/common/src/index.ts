@@ -7,3 +7,4 @@ export * from './node-state.js';
 export * from './cluster-model.js';
 export * from './topology.js';
 export * from './invariants.js';
+export * from './exec/index.js';

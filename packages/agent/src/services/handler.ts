@@ -1,5 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import { toServiceError, type Logger } from '@hvctl/common';
+import { deadlineToMs, toServiceError, withCallContext, type Logger } from '@hvctl/common';
 
 /**
  * Wraps an async unary implementation: the one place where thrown errors become gRPC
@@ -12,7 +12,7 @@ export function unary<Req, Res>(
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     // Through a promise, so that a synchronous throw (validation) gets its status too, not UNKNOWN.
-    new Promise<Res>((resolve) => resolve(implementation(call.request, call))).then(
+    new Promise<Res>((resolve) => resolve(withCallContext(callContextOf(call), () => implementation(call.request, call)))).then(
       (response) => callback(null, response),
       (error: unknown) => callback(toServiceError(error, (cause) => logger.error({ err: cause, method }, 'unexpected error'))),
     );
@@ -26,7 +26,7 @@ export function serverStream<Req, Res>(
   implementation: (request: Req, call: grpc.ServerWritableStream<Req, Res>) => Promise<void>,
 ): grpc.handleServerStreamingCall<Req, Res> {
   return (call) => {
-    new Promise<void>((resolve) => resolve(implementation(call.request, call))).then(
+    new Promise<void>((resolve) => resolve(withCallContext(callContextOf(call), () => implementation(call.request, call)))).then(
       () => call.end(),
       (error: unknown) => {
         if (call.cancelled) return;
@@ -35,4 +35,15 @@ export function serverStream<Req, Res>(
       },
     );
   };
+}
+
+/**
+ * The caller's deadline and cancellation, made ambient for the handler so that every
+ * tool the drivers run on its behalf inherits them (the process runner reads them).
+ */
+function callContextOf(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'on' | 'getDeadline'>): { deadlineMs?: number; signal: AbortSignal } {
+  const controller = new AbortController();
+  call.on('cancelled', () => controller.abort(new Error('the caller cancelled the call')));
+  const deadlineMs = deadlineToMs(call.getDeadline());
+  return { ...(deadlineMs !== undefined ? { deadlineMs } : {}), signal: controller.signal };
 }

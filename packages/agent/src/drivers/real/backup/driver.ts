@@ -1,0 +1,365 @@
+import { lstat, mkdir, readdir, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import type { Snapshot__Output } from '@hvctl/proto';
+import { HvctlError, ToolError, failedPrecondition, notFound, type CommandRunner, type Logger } from '@hvctl/common';
+import type { BackupDriver, BackupOptions, ChangeListener, ProbeResult, RestoreResult, StateSource, Unsubscribe } from '../../types.js';
+import { assertSafeName, domainError, probeFailed, probeFailure, probeOk } from '../common.js';
+import { parseBackupLine, parseForget, parseResticVersion, parseSnapshots, tagValue, type ForgetGroup, type ResticFormatError, type ResticSnapshot } from './parse-restic.js';
+
+/** restic's retention flags (`forget --keep-*`). */
+export interface RetentionPolicy {
+  readonly keepLast?: number;
+  readonly keepHourly?: number;
+  readonly keepDaily?: number;
+  readonly keepWeekly?: number;
+  readonly keepMonthly?: number;
+  readonly keepYearly?: number;
+  /** restic duration, e.g. "30d" or "1y2m". */
+  readonly keepWithin?: string;
+}
+
+export interface RealBackupOptions {
+  readonly runner: CommandRunner;
+  /** Absolute path of restic. */
+  readonly restic: string;
+  /** RESTIC_REPOSITORY: a local path or a backend URL (`rest:https://…`, `sftp:…`). */
+  readonly repository: string;
+  /** RESTIC_PASSWORD_FILE; the agent never reads it, restic does. */
+  readonly passwordFile: string;
+  readonly cacheDir?: string;
+  /** This node's name: `--host` of its snapshots. */
+  readonly node: string;
+  /** Where a VM's data to back up is (a directory or file), e.g. `/var/lib/hvctl/backup/${vm}`. */
+  readonly sourcePath: (vm: string) => string;
+  /** The DRBD resource of a VM, for the snapshot's tags (defaults to the VM's name). */
+  readonly resourceOf?: (vm: string) => string;
+  /** Restores land in `<restoreRoot>/<target resource>` and nowhere else. */
+  readonly restoreRoot: string;
+  readonly retention?: RetentionPolicy;
+  readonly timeoutMs?: number;
+  /** Budget of a backup or restore. */
+  readonly longTimeoutMs?: number;
+  /** How often a local repository is re-listed for watch deltas (snapshots made by other nodes). */
+  readonly pollMs?: number;
+  readonly logger?: Logger;
+}
+
+const TAG = 'hvctl';
+const SCHEME = /^(sftp|rest|s3|b2|azure|gs|swift|rclone):/;
+
+/** restic 0.14 exits 1 for nearly everything (TOOLS.md §4.8); the text decides. */
+function classifyRestic(code: number | null, stderr: string): HvctlError['code'] {
+  if (code === 10 || /unable to open config file|Is there a repository at the following location/.test(stderr)) return 'FAILED_PRECONDITION';
+  if (code === 12 || /wrong password or no key found/.test(stderr)) return 'PERMISSION_DENIED';
+  if (code === 11 || /repository is already locked/.test(stderr)) return 'ABORTED';
+  if (/no matching ID found|invalid id/.test(stderr)) return 'NOT_FOUND';
+  if (/dial tcp|connection refused|no such host|i\/o timeout/.test(stderr)) return 'UNAVAILABLE';
+  return 'INTERNAL';
+}
+
+async function sizeOf(path: string): Promise<number> {
+  const info = await lstat(path);
+  if (!info.isDirectory()) return info.isFile() ? info.size : 0;
+  let total = 0;
+  for (const entry of await readdir(path)) total += await sizeOf(join(path, entry));
+  return total;
+}
+
+/** Credentials inside a repository URL (`rest:https://user:pass@host/`), for redaction. */
+function secretsOf(repository: string): string[] {
+  const userinfo = /:\/\/([^/@]+)@/.exec(repository)?.[1];
+  return userinfo ? [userinfo] : [];
+}
+
+/**
+ * Backups with restic: the repository and password file come from config and reach
+ * restic only through its environment (never argv, never a log line, never a reply);
+ * `backup --json` progress feeds the CreateBackup stream; restores go into a directory
+ * under restoreRoot that cannot be escaped.
+ */
+export class RealBackupDriver implements BackupDriver, StateSource {
+  private readonly runner: CommandRunner;
+  private readonly timeoutMs: number;
+  private readonly longTimeoutMs: number;
+  private readonly env: Record<string, string>;
+  private readonly redact: string[];
+  private readonly listeners = new Set<ChangeListener>();
+  private known: Map<string, string> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: RealBackupOptions) {
+    this.runner = options.runner;
+    this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.longTimeoutMs = options.longTimeoutMs ?? 6 * 3600_000;
+    this.env = {
+      RESTIC_REPOSITORY: options.repository,
+      RESTIC_PASSWORD_FILE: options.passwordFile,
+      ...(options.cacheDir ? { RESTIC_CACHE_DIR: options.cacheDir } : {}),
+    };
+    this.redact = secretsOf(options.repository);
+  }
+
+  private async restic(args: readonly string[], timeoutMs = this.timeoutMs, okExitCodes: readonly number[] = [0]): Promise<string> {
+    try {
+      const result = await this.runner.run(this.options.restic, { args, env: this.env, redact: this.redact, timeoutMs, classifyExit: classifyRestic, okExitCodes });
+      return result.stdout;
+    } catch (error) {
+      throw this.explain(error, args[0] ?? '');
+    }
+  }
+
+  private explain(error: unknown, command: string): unknown {
+    return domainError(error, (tool) => {
+      const said = tool.stderr.split('\n').find((line) => line.startsWith('Fatal: ')) ?? (tool.firstStderrLine || tool.message);
+      if (tool.code === 'PERMISSION_DENIED') return new HvctlError('PERMISSION_DENIED', `restic ${command}: the backup repository refused the password (${said})`, { nextSteps: [`check the password file ${this.options.passwordFile}`] });
+      if (tool.code === 'FAILED_PRECONDITION') return failedPrecondition(`restic ${command}: no backup repository there (${said})`, { nextSteps: ['create it with `restic init` (see docs/install.md)'] });
+      if (tool.code === 'ABORTED') return new HvctlError('ABORTED', `restic ${command}: the repository is locked by another restic (${said})`, { nextSteps: ['wait for the other run, or remove a stale lock with `restic unlock`'] });
+      if (tool.code === 'UNAVAILABLE') return new HvctlError('UNAVAILABLE', `restic ${command}: the backup repository is unreachable (${said})`);
+      return undefined;
+    });
+  }
+
+  /** Is the repository on this node (a local path), so this node holds its snapshots? */
+  get repositoryIsLocal(): boolean {
+    return !SCHEME.test(this.options.repository);
+  }
+
+  async probe(): Promise<ProbeResult> {
+    let version: string | undefined;
+    try {
+      version = parseResticVersion((await this.runner.run(this.options.restic, { args: ['version'], timeoutMs: 5000 })).stdout);
+    } catch (error) {
+      return probeFailure('restic', error, 'install restic (apt install restic)');
+    }
+    try {
+      await this.restic(['cat', 'config'], 15_000);
+    } catch (error) {
+      return probeFailed(`restic ${version ?? '?'}: ${(error as Error).message}`);
+    }
+    return probeOk(`restic ${version ?? '?'}, repository reachable`);
+  }
+
+  async listSnapshots(vm: string): Promise<Snapshot__Output[]> {
+    const tags = vm === '' ? TAG : `${TAG},vm=${assertSafeName(vm, 'vm')}`;
+    return this.snapshots(['--tag', tags]);
+  }
+
+  async localSnapshots(): Promise<Snapshot__Output[]> {
+    return this.repositoryIsLocal ? this.snapshots(['--tag', TAG]) : [];
+  }
+
+  async createBackup(vm: string, options: BackupOptions): Promise<Snapshot__Output> {
+    const name = assertSafeName(vm, 'vm');
+    const source = this.options.sourcePath(name);
+    let total: number;
+    try {
+      total = await sizeOf(source);
+    } catch {
+      throw failedPrecondition(`nothing to back up for ${name}: ${source} does not exist on ${this.options.node}`, {
+        nextSteps: ['back up on the node where the VM runs, after its volume snapshot is mounted or exported there'],
+      });
+    }
+    const resource = this.options.resourceOf?.(name) ?? name;
+    const report = (phase: string, percent: number, done: number, bytesTotal: number): void => options.onProgress({ phase, percent, bytesDone: done, bytesTotal });
+    report('snapshot', 0, 0, total);
+    let summaryId: string | undefined;
+    const errors: string[] = [];
+    const onLine = (line: string): void => {
+      let message;
+      try {
+        message = parseBackupLine(line);
+      } catch (error) {
+        errors.push((error as ResticFormatError).message);
+        return;
+      }
+      if (message?.type === 'status') report('upload', Math.min(100, message.percentDone * 100), message.bytesDone, message.totalBytes || total);
+      else if (message?.type === 'summary') summaryId = message.snapshotId;
+      else if (message?.type === 'error') errors.push(`${message.during} ${message.item}${message.message ? `: ${message.message}` : ''}`);
+    };
+    const args = ['backup', '--json', '--host', this.options.node, '--tag', `${TAG},vm=${name},resource=${resource},consistency=crash,size=${total}`, '--', source];
+    const handle = this.runner.stream(this.options.restic, {
+      args,
+      env: this.env,
+      redact: this.redact,
+      timeoutMs: this.longTimeoutMs,
+      classifyExit: classifyRestic,
+      // 3: finished, but some source data could not be read (a snapshot was still made).
+      okExitCodes: [0, 3],
+      onLine,
+      onStderrLine: onLine,
+    });
+    const onAbort = (): void => void handle.stop();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const result = await handle.done;
+      if (options.signal?.aborted) throw new HvctlError('ABORTED', `backup of ${name} cancelled; no snapshot was stored`);
+      if (!summaryId) throw new HvctlError('INTERNAL', `restic backup of ${name} ended without a summary (exit ${result.exitCode})`);
+      if (result.exitCode === 3) this.options.logger?.warn({ vm: name, errors }, 'backup stored, but some source data could not be read');
+    } catch (error) {
+      if (options.signal?.aborted || (error instanceof ToolError && (error.failure === 'timeout' || error.failure === 'aborted'))) {
+        // A killed restic leaves its lock behind (TOOLS.md §4.5).
+        await this.restic(['unlock'], 15_000).catch(() => undefined);
+      }
+      if (error instanceof HvctlError && !(error instanceof ToolError)) throw error;
+      throw this.explain(error, 'backup');
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      report('release', 100, total, total);
+    }
+    // 0.14 reports the short id; resolve the full snapshot.
+    const [stored] = await this.snapshots([summaryId]);
+    if (!stored) throw new HvctlError('INTERNAL', `restic reported snapshot ${summaryId} for ${name}, but it is not in the repository`);
+    return stored;
+  }
+
+  async restore(snapshotId: string, targetResource: string, overwrite: boolean): Promise<RestoreResult> {
+    if (!/^[0-9a-f]{8,64}$/.test(snapshotId)) throw new HvctlError('INVALID_ARGUMENT', `"${snapshotId.slice(0, 70)}" is not a snapshot id`);
+    const target = await this.restoreTarget(assertSafeName(targetResource, 'target_resource'), overwrite);
+    const matches = await this.rawSnapshots([snapshotId]);
+    if (matches.length === 0) throw notFound(`no snapshot matches id "${snapshotId}"`);
+    if (matches.length > 1) throw failedPrecondition(`snapshot id "${snapshotId}" is ambiguous; give more digits`);
+    const snapshot = matches[0] as ResticSnapshot;
+    for (const path of snapshot.paths) {
+      if (!isAbsolute(path) || normalize(path) !== path || path.split('/').includes('..')) {
+        throw failedPrecondition(`snapshot ${snapshot.shortId} holds the path "${path}", which could land outside ${target}; refusing to restore it`);
+      }
+    }
+    await this.restic(['restore', `--target=${target}`, '--', snapshot.id], this.longTimeoutMs);
+    return { snapshot: this.view(snapshot), targetResource, bytesRestored: await sizeOf(target) };
+  }
+
+  /** `forget --json` with the configured retention (per host and paths); `prune` runs separately. */
+  async forget(options: { readonly dryRun?: boolean; readonly prune?: boolean; readonly policy?: RetentionPolicy } = {}): Promise<ForgetGroup[]> {
+    const policy = options.policy ?? this.options.retention ?? {};
+    const flags: string[] = [];
+    const numbers: [keyof RetentionPolicy, string][] = [
+      ['keepLast', '--keep-last'],
+      ['keepHourly', '--keep-hourly'],
+      ['keepDaily', '--keep-daily'],
+      ['keepWeekly', '--keep-weekly'],
+      ['keepMonthly', '--keep-monthly'],
+      ['keepYearly', '--keep-yearly'],
+    ];
+    for (const [key, flag] of numbers) {
+      const value = policy[key];
+      if (typeof value === 'number' && Number.isInteger(value) && value > 0) flags.push(flag, String(value));
+    }
+    if (policy.keepWithin && /^(\d+[ymdh])+$/.test(policy.keepWithin)) flags.push('--keep-within', policy.keepWithin);
+    if (flags.length === 0) throw failedPrecondition('no retention policy configured (backup.retention); refusing to forget everything');
+    const groups = parseForget(await this.restic(['forget', '--json', '--tag', TAG, ...flags, ...(options.dryRun ? ['--dry-run'] : [])], this.longTimeoutMs));
+    // Prune has no JSON output: never mixed into forget's (TOOLS.md §4.5).
+    if (options.prune && !options.dryRun) await this.restic(['prune'], this.longTimeoutMs);
+    return groups;
+  }
+
+  /** `restic check [--read-data-subset]`: true when "no errors were found". */
+  async check(readDataSubset?: string): Promise<{ readonly ok: boolean; readonly message: string }> {
+    const args = ['check', ...(readDataSubset && /^(\d+\/\d+|\d+(\.\d+)?%)$/.test(readDataSubset) ? [`--read-data-subset=${readDataSubset}`] : [])];
+    try {
+      const out = await this.restic(args, this.longTimeoutMs);
+      return { ok: /no errors were found/.test(out), message: out.trim().split('\n').at(-1) ?? '' };
+    } catch (error) {
+      if (error instanceof ToolError) return { ok: false, message: error.stderr.split('\n').filter(Boolean).slice(-2).join(' / ') || error.message };
+      if (error instanceof HvctlError) return { ok: false, message: error.message };
+      throw error;
+    }
+  }
+
+  /**
+   * Snapshot deltas of a repository held on this node: other nodes' backups land in it
+   * without this agent running them, so it is re-listed every pollMs. A remote
+   * repository reports nothing here (its node does).
+   */
+  watch(listener: ChangeListener): Unsubscribe {
+    this.listeners.add(listener);
+    if (!this.timer && this.repositoryIsLocal) {
+      this.timer = setInterval(() => void this.poll(), this.options.pollMs ?? 60_000);
+      this.timer.unref();
+    }
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) this.stop();
+    };
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Re-lists the local repository and reports new and removed snapshots. */
+  async poll(): Promise<void> {
+    let snapshots: Snapshot__Output[];
+    try {
+      snapshots = await this.localSnapshots();
+    } catch (error) {
+      this.options.logger?.warn({ err: error }, 'listing the local restic repository failed');
+      return;
+    }
+    const next = new Map(snapshots.map((snapshot) => [snapshot.id, JSON.stringify(snapshot)]));
+    const previous = this.known;
+    this.known = next;
+    if (!previous) return;
+    for (const snapshot of snapshots) if (previous.get(snapshot.id) !== next.get(snapshot.id)) this.emit({ change: 'snapshot', snapshot });
+    for (const id of previous.keys()) if (!next.has(id)) this.emit({ change: 'snapshotRemoved', snapshotRemoved: id });
+  }
+
+  private emit(change: Parameters<ChangeListener>[0]): void {
+    for (const listener of this.listeners) listener(change);
+  }
+
+  // ---- internals ------------------------------------------------------------------------
+
+  private async rawSnapshots(filter: readonly string[]): Promise<ResticSnapshot[]> {
+    const out = await this.restic(['snapshots', '--json', ...filter]);
+    try {
+      return parseSnapshots(out);
+    } catch (error) {
+      throw new HvctlError('INTERNAL', `restic snapshots --json: ${(error as Error).message}`);
+    }
+  }
+
+  private async snapshots(filter: readonly string[]): Promise<Snapshot__Output[]> {
+    return (await this.rawSnapshots(filter)).map((snapshot) => this.view(snapshot)).sort((a, b) => Number(b.timeUnixMs) - Number(a.timeUnixMs));
+  }
+
+  private view(snapshot: ResticSnapshot): Snapshot__Output {
+    return {
+      id: snapshot.id,
+      shortId: snapshot.shortId,
+      vm: tagValue(snapshot.tags, 'vm'),
+      resource: tagValue(snapshot.tags, 'resource'),
+      sourceNode: snapshot.hostname,
+      timeUnixMs: snapshot.timeUnixMs,
+      sizeBytes: snapshot.totalBytesProcessed ?? (Number(tagValue(snapshot.tags, 'size')) || 0),
+      consistency: tagValue(snapshot.tags, 'consistency') || 'crash',
+    };
+  }
+
+  /** `<restoreRoot>/<resource>`, checked to stay inside restoreRoot (also through symlinks). */
+  private async restoreTarget(resource: string, overwrite: boolean): Promise<string> {
+    await mkdir(this.options.restoreRoot, { recursive: true, mode: 0o700 });
+    const root = await realpath(this.options.restoreRoot);
+    const target = resolve(root, resource);
+    if (!target.startsWith(root + sep) || target === root) throw failedPrecondition(`restore target "${resource}" is outside ${root}`);
+    let existing;
+    try {
+      existing = await lstat(target);
+    } catch {
+      existing = undefined;
+    }
+    if (existing) {
+      if (existing.isSymbolicLink() || !existing.isDirectory()) throw failedPrecondition(`restore target ${target} exists and is not a plain directory; refusing to write through it`);
+      if ((await readdir(target)).length > 0 && !overwrite) {
+        throw failedPrecondition(`restore target ${target} is not empty; restoring over it needs overwrite`, { nextSteps: ['restore under a new name, or pass overwrite after checking nothing uses it'] });
+      }
+    } else {
+      await mkdir(target, { mode: 0o700 });
+    }
+    const real = await realpath(target);
+    if (!real.startsWith(root + sep)) throw failedPrecondition(`restore target ${target} resolves outside ${root}`);
+    const info = await stat(real);
+    if (!info.isDirectory()) throw failedPrecondition(`restore target ${real} is not a directory`);
+    return real;
+  }
+}

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { parseAgentConfig } from '../../config.js';
+import { DEFAULT_TOOLS } from './config.js';
+
+const base = { node: 'msk-1', site: 'msk', listen: '0.0.0.0:7400' };
+const allReal = { drbd: 'real', kvm: 'real', routing: 'real', backup: 'real', host: 'real' };
+
+describe('agent.yaml: the real drivers', () => {
+  it('accepts an all-real config without a sim section, with defaults for every tool', () => {
+    const config = parseAgentConfig({ ...base, drivers: allReal, backup: { repository: 'rest:https://bak-1:8000/hvctl', passwordFile: 'restic.pw' } }, '/etc/hvctl/agent.yaml');
+    expect(config.sim).toBeUndefined();
+    expect(config.drivers).toEqual(allReal);
+    expect(config.real?.tools).toEqual(DEFAULT_TOOLS);
+    expect(config.real?.backup).toMatchObject({ repository: 'rest:https://bak-1:8000/hvctl', passwordFile: '/etc/hvctl/restic.pw', restoreRoot: '/var/lib/hvctl/restore' });
+    expect(config.real?.kvm).toMatchObject({ uri: 'qemu:///system', migrationUri: 'qemu+ssh://{node}/system' });
+    expect(config.real?.routing).toMatchObject({ socket: '/run/bird/bird.ctl', includeFile: '/etc/bird/hvctl.conf' });
+  });
+
+  it('refuses relative tool paths, a migration URI without {node}, and bad flags', () => {
+    const parse = (extra: object) => () => parseAgentConfig({ ...base, drivers: { ...allReal, backup: 'sim' }, sim: { link: '127.0.0.1:7501' }, ...extra }, '/etc/hvctl/agent.yaml');
+    expect(parse({ tools: { virsh: 'virsh' } })).toThrow(/tools.virsh must be an absolute path/);
+    expect(parse({ kvm: { migrationUri: 'qemu+ssh://spb-1/system' } })).toThrow(/must contain \{node\}/);
+    expect(parse({ kvm: { migrateFlags: ['--tls; rm -rf /'] } })).toThrow(/migrateFlags/);
+    expect(parse({ routing: { vmInterface: 'br0"; }' } })).toThrow(/vmInterface/);
+    expect(parse({ backup: { sourceTemplate: '/srv/backup' } })).toThrow(/\{vm\}/);
+    expect(parse({ backup: { retention: { keepWithin: 'forever' } } })).toThrow(/keepWithin/);
+  });
+
+  it('needs a repository and a password file for the real backup driver', () => {
+    expect(() => parseAgentConfig({ ...base, drivers: allReal }, '/etc/hvctl/agent.yaml')).toThrow(/backup.repository is required/);
+    expect(() => parseAgentConfig({ ...base, drivers: allReal, backup: { repository: '/srv/restic' } }, '/etc/hvctl/agent.yaml')).toThrow(/backup.passwordFile is required/);
+  });
+
+  it('still needs the sim section when any area is simulated', () => {
+    expect(() => parseAgentConfig({ ...base, drivers: { ...allReal, kvm: 'sim' }, backup: { repository: '/r', passwordFile: '/p' } }, '/etc/hvctl/agent.yaml')).toThrow(/need a `sim:` section/);
+  });
+});
