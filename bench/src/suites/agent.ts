@@ -1,0 +1,151 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { createAgentClient, deadline, unary } from '@hvctl/common';
+import type { ListResourcesResponse__Output } from '@hvctl/proto';
+import type { SuiteContext } from '../lib/context.js';
+import { failed, figure, type Target } from '../lib/figures.js';
+import { agentConfigFor, nodeNames, planBench } from '../lib/plan.js';
+import { stablePorts } from '../lib/ports.js';
+import { AGENT_BIN, clkTck, measuredNiceLevel, cpuSeconds, nextMessage, sampleRss, sleep, spawnChild, spawnTracked, stopChild, tail } from '../lib/procs.js';
+import { round } from '../lib/stats.js';
+
+/** Issue #6, part 2 (agent footprint). */
+export const AGENT_TARGETS = {
+  idleRssMB: { op: '<', limit: 80 },
+  idleCpuPercent: { op: '<', limit: 1 },
+  rpcP99Ms: { op: '<', limit: 5 },
+} as const satisfies Record<string, Target>;
+
+const VMS = 40;
+const WATCHERS = 3;
+const RPC_RATE = 500;
+
+interface LoadDone {
+  type: 'done';
+  latencies: number[];
+  errors: number;
+  lastError: string;
+  achievedRate: number;
+}
+
+/**
+ * One real agent process (`hvctl-agent --config agent.yaml`, simulated drivers, the lab's
+ * default timing) holding a bench hypervisor's load: 40 running VMs, 80 DRBD replicas (its
+ * own 40 Primary, its partner's 40 Secondary), linked to its DRBD partner and the witness
+ * (both in a host process), with three consoles' watch streams open.
+ */
+export async function agentSuite(ctx: SuiteContext): Promise<void> {
+  const dir = join(ctx.workDir, 'agent');
+  await mkdir(dir, { recursive: true });
+  const names = nodeNames(2);
+  const ports = await stablePorts(names.length + 1);
+  const plan = planBench({ hypervisors: 2, vmsPerNode: VMS, linkPorts: ports.slice(0, names.length) });
+  const agentAddress = `127.0.0.1:${ports[names.length]}`;
+  const configs = new Map<string, string>();
+  for (const node of plan.nodes) {
+    const nodeDir = join(dir, 'nodes', node.name);
+    await mkdir(nodeDir, { recursive: true });
+    const seed = join(nodeDir, 'seed.json');
+    await writeFile(seed, JSON.stringify(node.seed));
+    const config = agentConfigFor(node, plan, { stateDir: join(nodeDir, 'state'), seed }, node.name === 'msk-1' ? { listen: agentAddress } : {});
+    const path = join(nodeDir, 'agent.yaml');
+    await writeFile(path, stringify(config));
+    configs.set(node.name, path);
+  }
+
+  let agent: ChildProcess | undefined;
+  let peers: ChildProcess | undefined;
+  let watchers: ChildProcess | undefined;
+  const client = createAgentClient(agentAddress);
+  try {
+    const agentLog = join(dir, 'agent.out');
+    const profileArgs = ctx.profile ? ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`, '--cpu-prof-name=agent-idle.cpuprofile'] : [];
+    const { createWriteStream } = await import('node:fs');
+    agent = spawnTracked(process.execPath, [...profileArgs, AGENT_BIN, '--config', configs.get('msk-1') as string], { stdio: ['ignore', 'pipe', 'pipe'], nice: measuredNiceLevel() });
+    const out = createWriteStream(agentLog);
+    agent.stdout?.pipe(out);
+    agent.stderr?.pipe(out);
+    const peersLog = join(dir, 'peers.log');
+    peers = spawnChild('agent-host', [join(dir, 'peers.agents.log'), configs.get('spb-1') as string, configs.get('bak-1') as string], { logFile: peersLog, nice: 0 });
+    await nextMessage(peers, 'ready', 60_000, peersLog);
+
+    // Up, and every DRBD connection established.
+    const until = Date.now() + 60_000;
+    for (;;) {
+      try {
+        const { resources } = await unary<ListResourcesResponse__Output>('ListResources', (cb) => client.drbd.listResources({}, deadline(1000), cb));
+        if (resources.length === 2 * VMS && resources.every((resource) => resource.peers.every((peer) => peer.connectionState === 'Connected'))) break;
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > until) throw new Error(`the agent did not come up with its links within 60 s:\n${tail(agentLog)}`);
+      await sleep(200);
+    }
+
+    const watchersLog = join(dir, 'watchers.log');
+    watchers = spawnChild('watchers', [agentAddress, String(WATCHERS)], { logFile: watchersLog });
+    await nextMessage(watchers, 'ready', 30_000, watchersLog);
+    await sleep(2000);
+
+    // ---- idle: RSS and CPU ----------------------------------------------------------------
+    const pid = agent.pid as number;
+    const idleMs = ctx.quick ? 3000 : 20_000;
+    const rss = sampleRss(() => [pid], 250);
+    const cpuSamples: number[] = [];
+    const windowMs = ctx.quick ? 1000 : 2000;
+    for (let elapsed = 0; elapsed < idleMs; elapsed += windowMs) {
+      const before = cpuSeconds(pid);
+      const at = performance.now();
+      await sleep(windowMs);
+      cpuSamples.push((100 * (cpuSeconds(pid) - before)) / ((performance.now() - at) / 1000));
+    }
+    const peakRss = rss.stop().get(pid) ?? Number.NaN;
+    const conditions = `one agent, ${VMS} VMs / ${2 * VMS} DRBD replicas, linked to its partner and witness, ${WATCHERS} watch streams open, simulated drivers at the lab's timing`;
+    ctx.report(figure({ name: 'agent.idle-rss', unit: 'MB', samples: [peakRss], use: 'max', target: AGENT_TARGETS.idleRssMB, note: `peak VmRSS over ${idleMs / 1000} s idle; ${conditions}` }));
+    ctx.report(
+      figure({
+        name: 'agent.idle-cpu',
+        unit: '%',
+        samples: cpuSamples,
+        use: 'mean',
+        target: AGENT_TARGETS.idleCpuPercent,
+        note: `% of one core over ${idleMs / 1000} s idle (${cpuSamples.length} windows of ${windowMs / 1000} s; CPU time from /proc/PID/stat, ${1000 / clkTck()} ms ticks)`,
+      }),
+    );
+
+    // ---- RPC latency at 500 req/s -----------------------------------------------------------
+    for (const [method, label] of [
+      ['getInfo', 'Node.GetInfo'],
+      ['listDomains', 'Kvm.ListDomains'],
+    ] as const) {
+      const durationMs = ctx.quick ? 2000 : 10_000;
+      const logFile = join(dir, `load-${method}.log`);
+      const load = spawnChild('rpc-load', [JSON.stringify({ address: agentAddress, method, rate: RPC_RATE, durationMs, warmupMs: 1000 })], { logFile });
+      const cpu0 = cpuSeconds(pid);
+      const at = performance.now();
+      const done = await nextMessage<LoadDone>(load, 'done', durationMs + 30_000, logFile);
+      const agentCpu = (100 * (cpuSeconds(pid) - cpu0)) / ((performance.now() - at) / 1000);
+      await stopChild(load);
+      ctx.report(
+        figure({
+          name: `agent.${method === 'getInfo' ? 'getinfo' : 'listdomains'}.p99`,
+          unit: 'ms',
+          samples: done.latencies,
+          use: 'p99',
+          target: AGENT_TARGETS.rpcP99Ms,
+          ...(done.errors || done.achievedRate < RPC_RATE * 0.95 ? { invalid: `${done.errors} errors (${done.lastError}), ${round(done.achievedRate)} req/s` } : {}),
+          note: `${label} at ${round(done.achievedRate)} req/s open loop for ${durationMs / 1000} s after 1 s warm-up, one channel, send to answer; agent CPU ${round(agentCpu)}%; ${WATCHERS} watchers open`,
+        }),
+      );
+    }
+  } catch (error) {
+    ctx.report(failed('agent.suite', '', error));
+  } finally {
+    client.close();
+    await Promise.all([watchers ? stopChild(watchers) : undefined, peers ? stopChild(peers) : undefined]);
+    // SIGTERM: the agent stops gracefully (and writes its --cpu-prof profile).
+    if (agent) await stopChild(agent, 5000);
+  }
+}
