@@ -25,15 +25,23 @@ export class FlagStore {
     return this.flags;
   }
 
-  /** Applies a change; resolves with the new flags once persisted. */
-  async update(change: Partial<Omit<NodeFlags__Output, 'changedUnixMs'>>): Promise<NodeFlags__Output> {
+  /**
+   * Applies a change; resolves with the new flags once persisted. Concurrent updates are
+   * written one after the other, so the file always ends with the latest flags.
+   */
+  update(change: Partial<Omit<NodeFlags__Output, 'changedUnixMs'>>): Promise<NodeFlags__Output> {
     this.flags = { ...this.flags, ...change, changedUnixMs: this.now() };
-    if (this.path) {
+    const flags = this.flags;
+    const write = this.writing.then(async () => {
+      if (!this.path) return;
       await mkdir(dirname(this.path), { recursive: true });
       const temporary = `${this.path}.tmp`;
-      await writeFile(temporary, JSON.stringify(this.flags));
+      await writeFile(temporary, JSON.stringify(flags));
       await rename(temporary, this.path);
-    }
-    return this.flags;
+    });
+    this.writing = write.catch(() => undefined);
+    return write.then(() => flags);
   }
+
+  private writing: Promise<void> = Promise.resolve();
 }

@@ -71,17 +71,24 @@ program.addCommand(labCommand(openConsole));
 for (const command of workflowCommands()) program.addCommand(command);
 program.addCommand(checkCommand());
 
+/**
+ * Leaves once stdout and stderr are flushed (a pipe such as `| jq` is written
+ * asynchronously; exiting at once would cut a large JSON document), without waiting for
+ * gRPC channels that may linger for a moment.
+ */
+function exitAfterFlush(code: number): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
 program.parseAsync(process.argv).then(
-  () => {
-    // Open gRPC channels may linger for a moment; commands are done, so leave now.
-    process.exit(process.exitCode ?? 0);
-  },
+  () => exitAfterFlush(Number(process.exitCode ?? 0)),
   (error: unknown) => {
     if (error instanceof HvctlError) {
       console.error(`hvctl: ${error.describe()}`);
-      process.exit(error.code === 'INVALID_ARGUMENT' ? 2 : 1);
+      exitAfterFlush(error.code === 'INVALID_ARGUMENT' ? 2 : 1);
+      return;
     }
     console.error(`hvctl: ${(error as Error).stack ?? String(error)}`);
-    process.exit(1);
+    exitAfterFlush(1);
   },
 );

@@ -154,6 +154,34 @@ describe('live migration through the CLI against the lab', () => {
     await expectInvariantsHold(dir);
   });
 
+  it('rolls back when the target host dies mid-migration: the VM keeps running on its source', async () => {
+    // Given a migration of git-1 (8 GiB, about 4 s of copying) to its DRBD peer
+    const cluster = await loadClusterFile(labClusterPath(dir));
+    const before = await topology(dir);
+    const source = nodeOf(before, 'git-1') as string;
+    const target = before.resources.find((r) => r.name === 'git-1')?.replicas.find((r) => !r.witness && r.node !== source)?.node as string;
+    const run = hvctl(dir, 'migrate', 'git-1', '--yes');
+    await waitFor(() => fetchTopology(cluster, 2000), (t) => t.vms.find((vm) => vm.name === 'git-1')?.migrating === true, 10_000);
+    // When the target's host crashes mid-copy
+    await labKill(dir, target);
+    // Then the workflow fails and rolls back: git-1 runs on its source only, Primary there, /32 there
+    const result = await run;
+    expect(result.code, result.stdout + result.stderr).toBe(4);
+    const after = await topology(dir);
+    expect(after.vms.find((vm) => vm.name === 'git-1')).toMatchObject({ node: source, runningOn: [source], announcedFrom: [source] });
+    expect(after.resources.find((r) => r.name === 'git-1')?.primaries).toEqual([source]);
+    await expectInvariantsHold(dir);
+    // And after a failover of the lost target, its return (rebooted) and a failback, the cluster is whole again
+    const failover = await hvctl(dir, 'failover', '--node', target, '--yes');
+    expect(failover.code, failover.stdout + failover.stderr).toBe(0);
+    await labRestart(dir, target);
+    await waitFor(() => fetchTopology(cluster, 2000), (t) => t.nodes.every((n) => n.reachable), 15_000);
+    const failback = await hvctl(dir, 'failback', target, '--yes');
+    expect(failback.code, failback.stdout + failback.stderr).toBe(0);
+    await expectInvariantsHold(dir);
+    expect((await topology(dir)).vms.every((vm) => vm.state === 'running')).toBe(true);
+  }, 120_000);
+
   it('goes on when the CLI that started it is killed', async () => {
     // Given an operator's hvctl following a migration of mail-1 (6 GiB)
     const child = spawn(process.execPath, [HVCTL, '--cluster', labClusterPath(dir), 'migrate', 'mail-1', '--yes'], { stdio: ['ignore', 'pipe', 'pipe'] });
