@@ -58,7 +58,8 @@ describe.skipIf(!tmuxAvailable)('the console in a real terminal (tmux) against a
     await tmux('-f', '/dev/null', 'new-session', '-d', '-s', session, '-x', '120', '-y', '40');
     // Keep the pane after the console exits, so a crash leaves its message on the screen.
     await tmux('set-option', '-t', session, 'remain-on-exit', 'on');
-    await tmux('respawn-pane', '-k', '-t', session, `${process.execPath} ${HVCTL} --cluster ${labClusterPath(dir)}`);
+    // Ink draws only a final frame when it believes it runs in CI ($CI): an operator's terminal has no $CI.
+    await tmux('respawn-pane', '-k', '-t', session, `env -u CI ${process.execPath} ${HVCTL} --cluster ${labClusterPath(dir)}`);
   }, 60_000);
 
   afterAll(async () => {
