@@ -1,5 +1,5 @@
 import type { ClusterFile } from '@hvctl/common';
-import type { SimDomainRecord, SimNodeRecord, SimPeer, SimResourceRecord, SimTiming } from '@hvctl/agent';
+import { seedPairedVm, type SimNodeRecord, type SimPeer, type SimTiming } from '@hvctl/agent';
 
 /**
  * The benchmark lab: the lab's shape (packages/console/src/lab/plan.ts) generalised to N
@@ -48,7 +48,6 @@ export interface BenchPlan {
 }
 
 export const PUBLIC_BLOCK = '203.0.113.0/24';
-const GIB = 1024 ** 3;
 
 /** The nodes of a plan, in order: msk-1..P, spb-1..P, bak-1..W. */
 export function nodeNames(hypervisors: number, pairsPerWitness = 10): string[] {
@@ -102,63 +101,7 @@ export function planBench(options: BenchPlanOptions): BenchPlan {
       for (let v = 1; v <= options.vmsPerNode; v += 1) {
         const vm = `vm-${home}-${v}`;
         const ip = vmIp(index);
-        const sizeBytes = (20 + (index % 4) * 10) * GIB;
-        const resource = (role: SimResourceRecord['role'], other: string): SimResourceRecord => ({
-          name: vm,
-          vm,
-          minor: 1000 + index,
-          sizeBytes,
-          protocol: 'C',
-          role,
-          disk: 'UpToDate',
-          client: false,
-          allowTwoPrimaries: false,
-          standAlone: false,
-          standAloneReason: '',
-          discardMyData: false,
-          peers: [
-            { node: other, client: false },
-            { node: witness, client: true },
-          ],
-          outOfSync: { [other]: 0 },
-        });
-        seed(home).resources.push(resource('Primary', partner));
-        seed(partner).resources.push(resource('Secondary', home));
-        seed(witness).resources.push({
-          ...resource('Secondary', home),
-          disk: 'Diskless',
-          client: true,
-          peers: [
-            { node: home, client: false },
-            { node: partner, client: false },
-          ],
-          outOfSync: {},
-        });
-        const domain = (state: SimDomainRecord['state'], reason: string): SimDomainRecord => ({
-          name: vm,
-          vcpus: 2 + (index % 3) * 2,
-          memoryBytes: (2 + (index % 4) * 2) * GIB,
-          ip,
-          resources: [vm],
-          priority: 10 * (1 + (v % 5)),
-          state,
-          reason,
-          changedMs: now,
-        });
-        seed(home).domains.push(domain('running', 'booted'));
-        seed(partner).domains.push(domain('shut off', 'defined'));
-        seed(home).announcements.push({ prefix: `${ip}/32`, kind: 'ANNOUNCEMENT_KIND_VM', vm, sinceMs: now });
-        const id = `${(index + 1).toString(16).padStart(8, '0')}${'ab'.repeat(28)}`;
-        seed(repositoryNode).repository?.snapshots.push({
-          id,
-          shortId: id.slice(0, 8),
-          vm,
-          resource: vm,
-          sourceNode: home,
-          timeUnixMs: now - (3 + (index % 6)) * 3_600_000,
-          sizeBytes: Math.round(sizeBytes * 0.05),
-          consistency: 'crash',
-        });
+        seedPairedVm(seed, { index, vm, ip, home, partner, witness, repositoryNode, priority: 10 * (1 + (v % 5)), nowMs: now });
         index += 1;
       }
     }

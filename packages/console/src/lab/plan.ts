@@ -1,5 +1,5 @@
 import type { ClusterFile } from '@hvctl/common';
-import type { SimDomainRecord, SimNodeRecord, SimPeer, SimResourceRecord } from '@hvctl/agent';
+import { seedPairedVm, type SimNodeRecord, type SimPeer } from '@hvctl/agent';
 
 /** The lab's fixed shape: two main sites with two hypervisors each, and the backup/witness site. */
 export const LAB_NODES = [
@@ -20,7 +20,6 @@ export const LAB_BGP_SPEAKERS = ['msk-1', 'spb-1'] as const;
 const HOMES = ['msk-1', 'spb-1', 'msk-2', 'spb-2'] as const;
 const SERVICES = ['web', 'db', 'mail', 'git', 'crm', 'shop', 'dns', 'wiki', 'ci', 'chat', 'erp', 'vpn'];
 
-const GIB = 1024 ** 3;
 
 export interface LabPorts {
   /** gRPC port per node. */
@@ -69,65 +68,8 @@ export function planLab(options: { readonly vms: number; readonly ports: LabPort
     const home = HOMES[index % HOMES.length] as string;
     const peer = LAB_PAIRS[home] as string;
     const ip = `10.20.${Math.floor((index + 10) / 250)}.${((index + 10) % 250) + 1}`;
-    const sizeBytes = (20 + (index % 4) * 10) * GIB;
     vms[vm] = home;
-    const resource = (role: 'Primary' | 'Secondary', other: string): SimResourceRecord => ({
-      name: vm,
-      vm,
-      minor: 1000 + index,
-      sizeBytes,
-      protocol: 'C',
-      role,
-      disk: 'UpToDate',
-      client: false,
-      allowTwoPrimaries: false,
-      standAlone: false,
-      standAloneReason: '',
-      discardMyData: false,
-      peers: [
-        { node: other, client: false },
-        { node: LAB_WITNESS, client: true },
-      ],
-      outOfSync: { [other]: 0 },
-    });
-    seed(home).resources.push(resource('Primary', peer));
-    seed(peer).resources.push(resource('Secondary', home));
-    seed(LAB_WITNESS).resources.push({
-      ...resource('Secondary', home),
-      disk: 'Diskless',
-      client: true,
-      peers: [
-        { node: home, client: false },
-        { node: peer, client: false },
-      ],
-      outOfSync: {},
-    });
-    const domain = (state: SimDomainRecord['state'], reason: string): SimDomainRecord => ({
-      name: vm,
-      vcpus: 2 + (index % 3) * 2,
-      memoryBytes: (2 + (index % 4) * 2) * GIB,
-      ip,
-      resources: [vm],
-      priority: 10 * (1 + (index % 5)),
-      state,
-      reason,
-      changedMs: now,
-    });
-    seed(home).domains.push(domain('running', 'booted'));
-    seed(peer).domains.push(domain('shut off', 'defined'));
-    seed(home).announcements.push({ prefix: `${ip}/32`, kind: 'ANNOUNCEMENT_KIND_VM', vm, sinceMs: now });
-    // One nightly backup per VM, taken a few hours ago.
-    const id = `${(index + 1).toString(16).padStart(8, '0')}${'ab'.repeat(28)}`;
-    seed(LAB_WITNESS).repository?.snapshots.push({
-      id,
-      shortId: id.slice(0, 8),
-      vm,
-      resource: vm,
-      sourceNode: home,
-      timeUnixMs: now - (3 + (index % 6)) * 3_600_000,
-      sizeBytes: Math.round(sizeBytes * 0.05),
-      consistency: 'crash',
-    });
+    seedPairedVm(seed, { index, vm, ip, home, partner: peer, witness: LAB_WITNESS, repositoryNode: LAB_WITNESS, priority: 10 * (1 + (index % 5)), nowMs: now });
   }
   for (const speaker of LAB_BGP_SPEAKERS) {
     seed(speaker).announcements.push({ prefix: LAB_PUBLIC_BLOCK, kind: 'ANNOUNCEMENT_KIND_BGP', vm: '', sinceMs: now });
