@@ -9,6 +9,7 @@ import { flattenSteps, type Program, type Stage, type Step, type StepContext, ty
 /** How long a lease lives without renewal, and how often a running workflow renews. */
 export const LEASE_TTL_MS = 30_000;
 const LEASE_RENEW_MS = 10_000;
+const LEASE_RELEASE_RETRY_MS = 3_000;
 /** Retries of a step that failed because a peer did not answer (0.5 s, 1 s, ... apart: 7.5 s in all). */
 const TRANSIENT_RETRIES = 5;
 
@@ -227,8 +228,9 @@ export class WorkflowEngine {
   }
 
   private async execute(entry: Running, program: Program, attempt: number): Promise<void> {
+    let renewal: Promise<void> = Promise.resolve();
     const renew = setInterval(() => {
-      void this.acquireLeases(entry.workflow).catch((error: unknown) =>
+      renewal = this.acquireLeases(entry.workflow).catch((error: unknown) =>
         this.options.logger.warn({ err: error, workflow: entry.workflow.id }, 'lease renewal failed'),
       );
     }, LEASE_RENEW_MS);
@@ -242,6 +244,8 @@ export class WorkflowEngine {
       failure = error;
     } finally {
       clearInterval(renew);
+      // A renewal still in flight must not re-take the leases after they are released.
+      await renewal;
     }
     const workflow = entry.workflow;
     const stopping = entry.controller.signal.aborted && (entry.controller.signal.reason as Error | undefined)?.message === 'agent stopping';
@@ -424,17 +428,23 @@ export class WorkflowEngine {
 
   private async releaseLeases(workflow: Workflow__Output): Promise<void> {
     await this.options.leases.release(workflow.id);
-    await Promise.all(
-      (workflow.plan?.nodes ?? [])
-        .filter((node) => node !== this.options.self)
-        .map(async (node) => {
-          try {
-            const client = this.options.cluster.client(node);
-            await unary<ReleaseResponse__Output>(`Release leases on ${node}`, (cb) => client.leases.release({ workflowId: workflow.id }, deadline(2000), cb));
-          } catch {
-            // expires by itself
-          }
-        }),
-    );
+    const nodes = (workflow.plan?.nodes ?? []).filter((node) => node !== this.options.self);
+    await Promise.all(nodes.map((node) => this.releaseRemote(workflow.id, node, Date.now() + LEASE_TTL_MS)));
+  }
+
+  /**
+   * Releases a finished workflow's leases on another agent. An agent that does not answer
+   * (it may be rebooting) is asked again every few seconds until the leases would have
+   * expired anyway, so a node that comes back soon is not blocked by a finished workflow.
+   */
+  private async releaseRemote(workflowId: string, node: string, untilMs: number): Promise<void> {
+    try {
+      const client = this.options.cluster.client(node);
+      await unary<ReleaseResponse__Output>(`Release leases on ${node}`, (cb) => client.leases.release({ workflowId }, deadline(2000), cb));
+    } catch {
+      if (Date.now() + LEASE_RELEASE_RETRY_MS >= untilMs) return;
+      const retry = setTimeout(() => void this.releaseRemote(workflowId, node, untilMs), LEASE_RELEASE_RETRY_MS);
+      retry.unref();
+    }
   }
 }

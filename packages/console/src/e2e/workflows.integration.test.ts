@@ -176,6 +176,8 @@ describe('live migration through the CLI against the lab', () => {
     expect(failover.code, failover.stdout + failover.stderr).toBe(0);
     await labRestart(dir, target);
     await waitFor(() => fetchTopology(cluster, 2000), (t) => t.nodes.every((n) => n.reachable), 15_000);
+    // The migration's leases on the rebooted target are released by its coordinator once it answers again.
+    await waitFor(() => hvctl(dir, 'locks'), (r) => r.stdout.includes('no leases held'), 15_000);
     const failback = await hvctl(dir, 'failback', target, '--yes');
     expect(failback.code, failback.stdout + failback.stderr).toBe(0);
     await expectInvariantsHold(dir);
