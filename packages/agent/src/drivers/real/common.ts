@@ -1,6 +1,6 @@
 import type { HvctlError, Logger, StreamHandle } from '@hvctl/common';
 import { ToolError, invalidArgument } from '@hvctl/common';
-import type { ProbeResult } from '../types.js';
+import type { ChangeListener, DriverChange, ProbeResult, Unsubscribe } from '../types.js';
 
 /** Names that reach a tool's argv: the service layer validates them, the drivers check again. */
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -126,4 +126,31 @@ export function domainError(error: unknown, make: (tool: ToolError) => HvctlErro
   if (!mapped) return error;
   Object.defineProperty(mapped, 'cause', { value: error, enumerable: false });
   return mapped;
+}
+
+/**
+ * The watchers of one real driver: the first one to subscribe starts the driver's source
+ * (a follower or a poll timer; `start` must be idempotent), the last one to leave stops it.
+ */
+export class ChangeListeners {
+  private readonly listeners = new Set<ChangeListener>();
+
+  constructor(private readonly hooks: { readonly start: () => void; readonly stop: () => void }) {}
+
+  get size(): number {
+    return this.listeners.size;
+  }
+
+  add(listener: ChangeListener): Unsubscribe {
+    this.listeners.add(listener);
+    this.hooks.start();
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) this.hooks.stop();
+    };
+  }
+
+  emit(change: DriverChange): void {
+    for (const listener of this.listeners) listener(change);
+  }
 }

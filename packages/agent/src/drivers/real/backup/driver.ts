@@ -2,8 +2,8 @@ import { lstat, mkdir, readdir, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import type { Snapshot__Output } from '@hvctl/proto';
 import { HvctlError, ToolError, failedPrecondition, notFound, type CommandRunner, type Logger } from '@hvctl/common';
-import type { BackupDriver, BackupOptions, ChangeListener, ProbeResult, RestoreResult, StateSource, Unsubscribe } from '../../types.js';
-import { assertSafeName, domainError, probeFailed, probeFailure, probeOk } from '../common.js';
+import type { BackupDriver, BackupOptions, ChangeListener, DriverChange, ProbeResult, RestoreResult, StateSource, Unsubscribe } from '../../types.js';
+import { ChangeListeners, assertSafeName, domainError, probeFailed, probeFailure, probeOk } from '../common.js';
 import { parseBackupLine, parseForget, parseResticVersion, parseSnapshots, tagValue, type ForgetGroup, type ResticFormatError, type ResticSnapshot } from './parse-restic.js';
 
 /** restic's retention flags (`forget --keep-*`). */
@@ -83,7 +83,7 @@ export class RealBackupDriver implements BackupDriver, StateSource {
   private readonly longTimeoutMs: number;
   private readonly env: Record<string, string>;
   private readonly redact: string[];
-  private readonly listeners = new Set<ChangeListener>();
+  private readonly listeners = new ChangeListeners({ start: () => this.startPolling(), stop: () => this.stop() });
   private known: Map<string, string> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
@@ -271,15 +271,14 @@ export class RealBackupDriver implements BackupDriver, StateSource {
    * repository reports nothing here (its node does).
    */
   watch(listener: ChangeListener): Unsubscribe {
-    this.listeners.add(listener);
-    if (!this.timer && this.repositoryIsLocal) {
-      this.timer = setInterval(() => void this.poll(), this.options.pollMs ?? 60_000);
-      this.timer.unref();
-    }
-    return () => {
-      this.listeners.delete(listener);
-      if (this.listeners.size === 0) this.stop();
-    };
+    return this.listeners.add(listener);
+  }
+
+  /** Starts the poll that turns re-listing into watch deltas (once). */
+  private startPolling(): void {
+    if (this.timer || !this.repositoryIsLocal) return;
+    this.timer = setInterval(() => void this.poll(), this.options.pollMs ?? 60_000);
+    this.timer.unref();
   }
 
   stop(): void {
@@ -304,8 +303,8 @@ export class RealBackupDriver implements BackupDriver, StateSource {
     for (const id of previous.keys()) if (!next.has(id)) this.emit({ change: 'snapshotRemoved', snapshotRemoved: id });
   }
 
-  private emit(change: Parameters<ChangeListener>[0]): void {
-    for (const listener of this.listeners) listener(change);
+  private emit(change: DriverChange): void {
+    this.listeners.emit(change);
   }
 
   // ---- internals ------------------------------------------------------------------------

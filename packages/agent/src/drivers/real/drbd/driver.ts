@@ -1,7 +1,7 @@
 import type { Resource__Output } from '@hvctl/proto';
 import { HvctlError, ToolError, failedPrecondition, notFound, type CommandRunner, type Logger } from '@hvctl/common';
 import type { ChangeListener, DrbdDriver, DriverChange, ProbeResult, StateSource, Unsubscribe } from '../../types.js';
-import { Follower, assertSafeName, domainError, probeFailed, probeFailure, probeOk } from '../common.js';
+import { ChangeListeners, Follower, assertSafeName, domainError, probeFailed, probeFailure, probeOk } from '../common.js';
 import { toResource, type DrbdResourceState } from './model.js';
 import { Events2State, parseEvents2Line, type Events2Effect } from './parse-events2.js';
 import { DrbdStatusFormatError, parseDrbdShow, parseDrbdStatus } from './parse-status.js';
@@ -53,7 +53,7 @@ export class RealDrbdDriver implements DrbdDriver, StateSource {
   private readonly timeoutMs: number;
   private readonly logger: Logger | undefined;
   private readonly now: () => number;
-  private readonly listeners = new Set<ChangeListener>();
+  private readonly listeners = new ChangeListeners({ start: () => this.startFollower(), stop: () => void this.stop() });
   private readonly connectionChanged = new Map<string, number>();
   /** allow-two-primaries/protocol per resource from `drbdsetup show`. */
   private netOptions = new Map<string, { allowTwoPrimaries: boolean; protocol: string }>();
@@ -175,12 +175,7 @@ export class RealDrbdDriver implements DrbdDriver, StateSource {
   }
 
   watch(listener: ChangeListener): Unsubscribe {
-    this.listeners.add(listener);
-    this.startFollower();
-    return () => {
-      this.listeners.delete(listener);
-      if (this.listeners.size === 0) void this.stop();
-    };
+    return this.listeners.add(listener);
   }
 
   /** Stops the events2 follower. */
@@ -250,7 +245,7 @@ export class RealDrbdDriver implements DrbdDriver, StateSource {
   }
 
   private emit(change: DriverChange): void {
-    for (const listener of this.listeners) listener(change);
+    this.listeners.emit(change);
   }
 
   private startFollower(): void {

@@ -1,7 +1,7 @@
 import type { Domain__Output, MigrationProgress__Output } from '@hvctl/proto';
 import { HvctlError, ToolError, failedPrecondition, notFound, type CommandRunner, type Logger } from '@hvctl/common';
 import type { ChangeListener, DriverChange, KvmDriver, MigrateOptions, ProbeResult, StateSource, Unsubscribe } from '../../types.js';
-import { Follower, assertSafeName, domainError, probeFailure, probeOk } from '../common.js';
+import { ChangeListeners, Follower, assertSafeName, domainError, probeFailure, probeOk } from '../common.js';
 import {
   VirshFormatError,
   domainStateOf,
@@ -75,7 +75,7 @@ export class RealKvmDriver implements KvmDriver, StateSource {
   private readonly now: () => number;
   private readonly migrating = new Set<string>();
   private readonly lastState = new Map<string, { state: string; changedMs: number }>();
-  private readonly listeners = new Set<ChangeListener>();
+  private readonly listeners = new ChangeListeners({ start: () => this.startFollower(), stop: () => void this.stop() });
   private readonly pending = new Map<string, NodeJS.Timeout>();
   private known = new Set<string>();
   private follower: Follower | undefined;
@@ -241,12 +241,7 @@ export class RealKvmDriver implements KvmDriver, StateSource {
   }
 
   watch(listener: ChangeListener): Unsubscribe {
-    this.listeners.add(listener);
-    this.startFollower();
-    return () => {
-      this.listeners.delete(listener);
-      if (this.listeners.size === 0) void this.stop();
-    };
+    return this.listeners.add(listener);
   }
 
   async stop(): Promise<void> {
@@ -329,7 +324,7 @@ export class RealKvmDriver implements KvmDriver, StateSource {
   }
 
   private emit(change: DriverChange): void {
-    for (const listener of this.listeners) listener(change);
+    this.listeners.emit(change);
   }
 
   private emitDomain(domain: Domain__Output): void {

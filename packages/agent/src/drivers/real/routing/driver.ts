@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type { Announcement__Output, AnnouncementKind, Neighbor__Output, Route__Output } from '@hvctl/proto';
 import { HvctlError, ToolError, failedPrecondition, invalidArgument, validatePrefix, type CommandRunner, type Logger } from '@hvctl/common';
 import type { ChangeListener, DriverChange, ProbeResult, RoutingDriver, StateSource, Unsubscribe } from '../../types.js';
-import { Mutex, probeFailed, probeFailure, probeOk } from '../common.js';
+import { ChangeListeners, Mutex, probeFailed, probeFailure, probeOk } from '../common.js';
 import { DEFAULT_FRAGMENT_OPTIONS, isSafePrefix, parseBirdFragment, renderBirdFragment, type AnnouncementRecord, type BirdFragmentOptions } from './bird-config.js';
 import { birdVersionOf, configureOutcome, ospfNeighborUp, parseBirdProtocols, parseBirdProtocolsAll, parseBirdRoutes, parseOspfNeighbors, type BirdProtocol } from './parse-bird.js';
 import { parseIpRoutes } from './parse-ip-route.js';
@@ -67,7 +67,7 @@ export class RealRoutingDriver implements RoutingDriver, StateSource {
   private readonly timeoutMs: number;
   private readonly fragment: BirdFragmentOptions;
   private readonly mutex = new Mutex();
-  private readonly listeners = new Set<ChangeListener>();
+  private readonly listeners = new ChangeListeners({ start: () => this.startPolling(), stop: () => this.stop() });
   private readonly now: () => number;
   private emitted = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
@@ -239,15 +239,14 @@ export class RealRoutingDriver implements RoutingDriver, StateSource {
   }
 
   watch(listener: ChangeListener): Unsubscribe {
-    this.listeners.add(listener);
-    if (!this.timer) {
-      this.timer = setInterval(() => void this.poll(), this.options.pollMs ?? 5000);
-      this.timer.unref();
-    }
-    return () => {
-      this.listeners.delete(listener);
-      if (this.listeners.size === 0) this.stop();
-    };
+    return this.listeners.add(listener);
+  }
+
+  /** Starts the poll that turns re-listing into watch deltas (once). */
+  private startPolling(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.poll(), this.options.pollMs ?? 5000);
+    this.timer.unref();
   }
 
   stop(): void {
@@ -333,7 +332,7 @@ export class RealRoutingDriver implements RoutingDriver, StateSource {
   }
 
   private emit(change: DriverChange): void {
-    for (const listener of this.listeners) listener(change);
+    this.listeners.emit(change);
   }
 
   /** Diffs neighbours against what was last reported. */
