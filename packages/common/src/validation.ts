@@ -33,6 +33,25 @@ export function validateResourceName(value: string, field = 'name'): string {
   return value;
 }
 
+/**
+ * Free text an operator types (a cordon or lease-break reason): printable, one line, at
+ * most `max` characters. It is shown and logged, never handed to a tool.
+ */
+export function validateText(value: string, field: string, max = 200): string {
+  if (value.length > max) throw invalidArgument(`${field} is ${value.length} characters long; at most ${max} are allowed`);
+  // C0/C1 control characters (NUL, newlines, escapes) and Unicode line/paragraph separators.
+  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value)) {
+    throw invalidArgument(`${field} ${describeValue(value)} contains control characters (newlines, NUL or escapes); use one line of printable text`);
+  }
+  return value;
+}
+
+/** Who asks (a workflow's owner, a lease's holder): up to 64 letters, digits or "@._:-". */
+export function validateOwner(value: string, field = 'owner'): string {
+  if (!/^[A-Za-z0-9@._:-]{0,64}$/.test(value)) throw invalidArgument(`${field} ${describeValue(value)} is not valid: use up to 64 letters, digits or "@._:-"`);
+  return value;
+}
+
 /** A request id: empty (no idempotency) or 1-128 safe characters. */
 export function validateRequestId(value: string): string {
   if (value !== '' && !REQUEST_ID.test(value)) {

@@ -1,5 +1,5 @@
 import type { LeasesServiceHandlers } from '@hvctl/proto';
-import { invalidArgument, type Logger } from '@hvctl/common';
+import { invalidArgument, validateOwner, validateText, type Logger } from '@hvctl/common';
 import type { LeaseTable } from '../workflows/leases.js';
 import { unary } from './handler.js';
 
@@ -10,8 +10,8 @@ export function leasesService(logger: Logger, leases: LeaseTable, onBreak: (mess
       leases: await leases.acquire({
         keys: request.keys,
         workflowId: request.workflowId,
-        owner: request.owner.slice(0, 64),
-        coordinator: request.coordinator.slice(0, 64),
+        owner: validateOwner(request.owner),
+        coordinator: validateOwner(request.coordinator, 'coordinator'),
         ttlMs: request.ttlMs,
       }),
     })),
@@ -19,8 +19,10 @@ export function leasesService(logger: Logger, leases: LeaseTable, onBreak: (mess
     ListLeases: unary(logger, 'ListLeases', async () => ({ leases: leases.list() })),
     Break: unary(logger, 'Break', async (request) => {
       if (!request.owner) throw invalidArgument('breaking a lease needs an owner (who breaks it)');
+      const owner = validateOwner(request.owner);
+      const reason = validateText(request.reason, 'reason');
       const lease = await leases.breakLease(request.key);
-      await onBreak(`lease ${lease.key} of workflow ${lease.workflowId} (${lease.owner}) broken by ${request.owner.slice(0, 64)}: ${request.reason.slice(0, 200) || 'no reason given'}`, request.owner.slice(0, 64));
+      await onBreak(`lease ${lease.key} of workflow ${lease.workflowId} (${lease.owner}) broken by ${owner}: ${reason || 'no reason given'}`, owner);
       logger.warn({ lease, by: request.owner, reason: request.reason }, 'lease broken');
       return { lease };
     }),

@@ -1,5 +1,5 @@
 import type { NodeServiceHandlers } from '@hvctl/proto';
-import { validateRequestId } from '@hvctl/common';
+import { validateRequestId, validateText } from '@hvctl/common';
 import type { AgentContext } from '../context.js';
 import { unary } from './handler.js';
 
@@ -9,15 +9,16 @@ export function nodeService(ctx: AgentContext): NodeServiceHandlers {
   const publish = (): void => hub.setNode(nodeInfo.info());
   return {
     GetInfo: unary(logger, 'GetInfo', async () => ({ node: nodeInfo.info() })),
-    Cordon: unary(logger, 'Cordon', (request) =>
-      ledger.once('Cordon', validateRequestId(request.requestId), async () => {
+    Cordon: unary(logger, 'Cordon', (request) => {
+      const reason = validateText(request.reason, 'reason');
+      return ledger.once('Cordon', validateRequestId(request.requestId), async () => {
         const wasCordoned = flags.get().cordoned;
-        const next = await flags.update({ cordoned: true, cordonReason: request.reason.slice(0, 200) });
+        const next = await flags.update({ cordoned: true, cordonReason: reason });
         publish();
-        if (!wasCordoned) hub.log({ level: 'warn', area: 'node', message: `cordoned${request.reason ? `: ${next.cordonReason}` : ''}` });
+        if (!wasCordoned) hub.log({ level: 'warn', area: 'node', message: `cordoned${reason ? `: ${next.cordonReason}` : ''}` });
         return { flags: next };
-      }),
-    ),
+      });
+    }),
     Uncordon: unary(logger, 'Uncordon', (request) =>
       ledger.once('Uncordon', validateRequestId(request.requestId), async () => {
         const wasCordoned = flags.get().cordoned;

@@ -1,12 +1,11 @@
 import type { WorkflowsServiceHandlers, WorkflowSpec__Output, Workflow__Output } from '@hvctl/proto';
-import { invalidArgument, toServiceError, validateRequestId, type Logger } from '@hvctl/common';
+import { invalidArgument, toServiceError, validateOwner, validateRequestId, type Logger } from '@hvctl/common';
 import type { ServiceError } from '@grpc/grpc-js';
 import type { RequestLedger } from '../ledger.js';
 import type { WorkflowEngine } from '../workflows/engine.js';
 import { unary } from './handler.js';
 
 const WORKFLOW_ID = /^wf-[a-z0-9-]{1,60}$/;
-const OWNER = /^[A-Za-z0-9@._:-]{0,64}$/;
 
 function checkId(id: string): string {
   if (!WORKFLOW_ID.test(id)) throw invalidArgument(`"${id.slice(0, 70)}" is not a workflow id (like wf-20261123-1a2b3c4d)`);
@@ -14,8 +13,7 @@ function checkId(id: string): string {
 }
 
 function checkOwner(owner: string): string {
-  if (!OWNER.test(owner)) throw invalidArgument('owner must be up to 64 letters, digits or "@._:-"');
-  return owner || 'unknown';
+  return validateOwner(owner) || 'unknown';
 }
 
 function checkSpec(spec: WorkflowSpec__Output | null): WorkflowSpec__Output {

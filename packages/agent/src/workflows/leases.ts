@@ -6,6 +6,10 @@ import { failedPrecondition, invalidArgument, notFound } from '@hvctl/common';
 
 const KEY = /^(node|resource|vm)\/[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
+function checkWorkflowId(id: string): void {
+  if (!/^wf-[a-z0-9-]{1,60}$/.test(id)) throw invalidArgument(`workflow_id "${id.slice(0, 70)}" is not a workflow id`);
+}
+
 export interface AcquireInput {
   readonly keys: readonly string[];
   readonly workflowId: string;
@@ -60,7 +64,7 @@ export class LeaseTable {
 
   async acquire(input: AcquireInput): Promise<Lease__Output[]> {
     if (!(input.ttlMs >= 1000 && input.ttlMs <= 600_000)) throw invalidArgument('ttl_ms must be between 1000 and 600000');
-    if (!/^wf-[a-z0-9-]{1,60}$/.test(input.workflowId)) throw invalidArgument(`workflow_id "${input.workflowId.slice(0, 70)}" is not a workflow id`);
+    checkWorkflowId(input.workflowId);
     for (const key of input.keys) if (!KEY.test(key)) throw invalidArgument(`lease key "${key.slice(0, 70)}" is not node/NAME, resource/NAME or vm/NAME`);
     this.assertFree(input.keys, input.workflowId);
     const now = this.now();
@@ -78,6 +82,7 @@ export class LeaseTable {
   }
 
   async release(workflowId: string): Promise<number> {
+    checkWorkflowId(workflowId);
     let released = 0;
     for (const [key, lease] of this.leases) {
       if (lease.workflowId === workflowId) {
@@ -90,6 +95,7 @@ export class LeaseTable {
   }
 
   async breakLease(key: string): Promise<Lease__Output> {
+    if (!KEY.test(key)) throw invalidArgument(`lease key "${key.slice(0, 70)}" is not node/NAME, resource/NAME or vm/NAME`);
     this.expire();
     const lease = this.leases.get(key);
     if (!lease) throw notFound(`no lease on ${key}`);
