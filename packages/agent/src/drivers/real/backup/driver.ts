@@ -1,5 +1,5 @@
-import { lstat, mkdir, readdir, realpath, stat } from 'node:fs/promises';
-import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import { lstat, mkdir, mkdtemp, readdir, realpath, rename, rm } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import type { Snapshot__Output } from '@hvctl/proto';
 import { HvctlError, ToolError, failedPrecondition, notFound, type CommandRunner, type Logger } from '@hvctl/common';
 import type { BackupDriver, BackupOptions, ChangeListener, DriverChange, ProbeResult, RestoreResult, StateSource, Unsubscribe } from '../../types.js';
@@ -41,6 +41,8 @@ export interface RealBackupOptions {
   readonly longTimeoutMs?: number;
   /** How often a local repository is re-listed for watch deltas (snapshots made by other nodes). */
   readonly pollMs?: number;
+  /** LVM snapshots with guest freeze (backup.lvm); without it the live source path is copied, crash-consistent. */
+  readonly volumeSnapshots?: LvmVolumeSnapshots;
   readonly logger?: Logger;
 }
 
@@ -63,6 +65,14 @@ async function sizeOf(path: string): Promise<number> {
   let total = 0;
   for (const entry of await readdir(path)) total += await sizeOf(join(path, entry));
   return total;
+}
+
+/** Where a restore lands: a direct child of the (real) restore root. */
+interface RestoreTarget {
+  readonly root: string;
+  readonly path: string;
+  /** A plain directory is there already (empty, or replaced because overwrite was asked). */
+  readonly exists: boolean;
 }
 
 /** Credentials inside a repository URL (`rest:https://user:pass@host/`), for redaction. */
@@ -150,6 +160,13 @@ export class RealBackupDriver implements BackupDriver, StateSource {
 
   async createBackup(vm: string, options: BackupOptions): Promise<Snapshot__Output> {
     const name = assertSafeName(vm, 'vm');
+    const startedMs = Date.now();
+    let consistency = 'crash';
+    if (options.volumeSnapshotId) {
+      const held = (await this.listVolumeSnapshots()).find((snapshot) => snapshot.id === options.volumeSnapshotId && snapshot.vm === name);
+      if (!held) throw notFound(`volume snapshot ${options.volumeSnapshotId} of ${name} does not exist on ${this.options.node}; nothing was uploaded`, { nextSteps: ['run the backup again: it takes a new snapshot'] });
+      consistency = held.consistency;
+    }
     const source = this.options.sourcePath(name);
     let total: number;
     try {
@@ -160,6 +177,8 @@ export class RealBackupDriver implements BackupDriver, StateSource {
       });
     }
     const resource = this.options.resourceOf?.(name) ?? name;
+    // The data as uploaded: exact when the source is a snapshot, as of this moment for a live path.
+    const checksum = await treeChecksum(source);
     const report = (phase: string, percent: number, done: number, bytesTotal: number): void => options.onProgress({ phase, percent, bytesDone: done, bytesTotal });
     report('snapshot', 0, 0, total);
     let summaryId: string | undefined;
@@ -176,7 +195,7 @@ export class RealBackupDriver implements BackupDriver, StateSource {
       else if (message?.type === 'summary') summaryId = message.snapshotId;
       else if (message?.type === 'error') errors.push(`${message.during} ${message.item}${message.message ? `: ${message.message}` : ''}`);
     };
-    const args = ['backup', '--json', '--host', this.options.node, '--tag', `${TAG},vm=${name},resource=${resource},consistency=crash,size=${total}`, '--', source];
+    const args = ['backup', '--json', '--host', this.options.node, '--tag', `${TAG},vm=${name},resource=${resource},consistency=${consistency},size=${total},checksum=${checksum}`, '--', source];
     const handle = this.runner.stream(this.options.restic, {
       args,
       env: this.env,
@@ -209,7 +228,83 @@ export class RealBackupDriver implements BackupDriver, StateSource {
     // 0.14 reports the short id; resolve the full snapshot.
     const [stored] = await this.snapshots([summaryId]);
     if (!stored) throw new HvctlError('INTERNAL', `restic reported snapshot ${summaryId} for ${name}, but it is not in the repository`);
-    return stored;
+    return { ...stored, durationMs: Date.now() - startedMs };
+  }
+
+  async snapshotVolume(vm: string, owner: string): Promise<VolumeSnapshotResult> {
+    const name = assertSafeName(vm, 'vm');
+    if (this.options.volumeSnapshots) return this.options.volumeSnapshots.snapshot(name, owner);
+    // No LVM configured: the source path is copied as it is (documented in docs/backups.md).
+    const snapshot: VolumeSnapshot__Output = { id: `live-${name}`, vm: name, resource: this.options.resourceOf?.(name) ?? name, node: this.options.node, createdUnixMs: Date.now(), consistency: 'crash', checksum: '', owner };
+    return { snapshot, freezeDetail: `no volume snapshots configured (backup.lvm): ${this.options.sourcePath(name)} is copied live, crash-consistent` };
+  }
+
+  async releaseVolumeSnapshots(vm: string): Promise<string[]> {
+    const name = assertSafeName(vm, 'vm');
+    return this.options.volumeSnapshots ? this.options.volumeSnapshots.release(name) : [];
+  }
+
+  async listVolumeSnapshots(): Promise<VolumeSnapshot__Output[]> {
+    if (this.options.volumeSnapshots) return this.options.volumeSnapshots.list();
+    return [];
+  }
+
+  /**
+   * restic forget for one VM's snapshots, grouped together whichever node made them
+   * (`--group-by ''`: a VM that moved between its DRBD nodes keeps one history).
+   */
+  async applyRetention(vm: string, policy: RetentionRules, options: { readonly dryRun: boolean; readonly prune: boolean }): Promise<RetentionResult> {
+    const name = assertSafeName(vm, 'vm');
+    if (!hasRules(policy)) throw failedPrecondition('the retention policy has no rule; refusing to forget anything');
+    const flags: string[] = [];
+    const rules: [keyof RetentionRules, string][] = [
+      ['keepLast', '--keep-last'],
+      ['keepHourly', '--keep-hourly'],
+      ['keepDaily', '--keep-daily'],
+      ['keepWeekly', '--keep-weekly'],
+      ['keepMonthly', '--keep-monthly'],
+      ['keepYearly', '--keep-yearly'],
+    ];
+    for (const [key, flag] of rules) if ((policy[key] ?? 0) > 0) flags.push(flag, String(policy[key]));
+    const groups = parseForget(
+      await this.restic(['forget', '--json', '--group-by', '', '--tag', `${TAG},vm=${name}`, ...flags, ...(options.dryRun ? ['--dry-run'] : [])], this.longTimeoutMs),
+    );
+    if (options.prune && !options.dryRun && groups.some((group) => group.remove.length)) await this.restic(['prune'], this.longTimeoutMs);
+    return { kept: groups.flatMap((group) => group.keep), forgotten: groups.flatMap((group) => group.remove) };
+  }
+
+  /**
+   * restic check, then a test restore of `sample` snapshots (the newest of each VM first)
+   * into a scratch directory under restoreRoot, each compared with its recorded checksum.
+   */
+  async verify(sample: number): Promise<VerifyResult> {
+    const check = await this.check();
+    const newest: ResticSnapshot[] = [];
+    const older: ResticSnapshot[] = [];
+    const seen = new Set<string>();
+    const all = (await this.rawSnapshots(['--tag', TAG])).sort((a, b) => b.timeUnixMs - a.timeUnixMs);
+    for (const snapshot of all) {
+      const vm = tagValue(snapshot.tags, 'vm');
+      (seen.has(vm) ? older : newest).push(snapshot);
+      seen.add(vm);
+    }
+    const samples: VerifiedSnapshot__Output[] = [];
+    for (const snapshot of [...newest, ...older].slice(0, Math.max(1, sample))) {
+      const view = this.view(snapshot);
+      const scratch = `.verify-${randomBytes(6).toString('hex')}`;
+      try {
+        const target = await this.restoreTarget(scratch, false);
+        await this.restic(['restore', `--target=${target}`, '--', snapshot.id], this.longTimeoutMs);
+        const restored = snapshot.paths.length === 1 ? await treeChecksum(join(target, snapshot.paths[0] as string)) : await treeChecksum(target);
+        const ok = view.checksum !== '' && restored === view.checksum;
+        samples.push({ snapshot: view, restoredChecksum: restored, ok, detail: ok ? '' : view.checksum ? 'restored data differs from the recorded checksum' : 'no checksum recorded' });
+      } catch (error) {
+        samples.push({ snapshot: view, restoredChecksum: '', ok: false, detail: (error as Error).message });
+      } finally {
+        await rm(join(this.options.restoreRoot, scratch), { recursive: true, force: true });
+      }
+    }
+    return { ok: check.ok && samples.every((entry) => entry.ok), checkMessage: check.message, samples };
   }
 
   async restore(snapshotId: string, targetResource: string, overwrite: boolean): Promise<RestoreResult> {
@@ -224,8 +319,38 @@ export class RealBackupDriver implements BackupDriver, StateSource {
         throw failedPrecondition(`snapshot ${snapshot.shortId} holds the path "${path}", which could land outside ${target}; refusing to restore it`);
       }
     }
-    await this.restic(['restore', `--target=${target}`, '--', snapshot.id], this.longTimeoutMs);
-    return { snapshot: this.view(snapshot), targetResource, bytesRestored: await sizeOf(target) };
+    await this.restoreFresh(snapshot.id, target);
+    return { snapshot: this.view(snapshot), targetResource, bytesRestored: await sizeOf(target.path) };
+  }
+
+  /**
+   * restic writes through symlinks already in its target (restoring a snapshot with a
+   * directory `d/` over one holding a symlink `d -> /elsewhere` writes into /elsewhere), so
+   * every restore goes into a new, empty directory beside the target, which then replaces it.
+   */
+  private async restoreFresh(snapshotId: string, target: RestoreTarget): Promise<void> {
+    const staging = await mkdtemp(join(target.root, `.restoring-${basename(target.path)}-`));
+    try {
+      await this.restic(['restore', `--target=${staging}`, '--', snapshotId], this.longTimeoutMs);
+    } catch (error) {
+      await rm(staging, { recursive: true, force: true });
+      throw error;
+    }
+    if (!target.exists) {
+      await rename(staging, target.path);
+      return;
+    }
+    const replaced = join(target.root, `.replaced-${basename(target.path)}-${Date.now()}`);
+    await rename(target.path, replaced);
+    try {
+      await rename(staging, target.path);
+    } catch (error) {
+      await rename(replaced, target.path);
+      await rm(staging, { recursive: true, force: true });
+      throw error;
+    }
+    // rm does not follow symlinks: the old tree goes, whatever it pointed to stays.
+    await rm(replaced, { recursive: true, force: true });
   }
 
   /** `forget --json` with the configured retention (per host and paths); `prune` runs separately. */
@@ -332,33 +457,28 @@ export class RealBackupDriver implements BackupDriver, StateSource {
       timeUnixMs: snapshot.timeUnixMs,
       sizeBytes: snapshot.totalBytesProcessed ?? (Number(tagValue(snapshot.tags, 'size')) || 0),
       consistency: tagValue(snapshot.tags, 'consistency') || 'crash',
+      checksum: tagValue(snapshot.tags, 'checksum'),
+      durationMs: 0,
     };
   }
 
-  /** `<restoreRoot>/<resource>`, checked to stay inside restoreRoot (also through symlinks). */
-  private async restoreTarget(resource: string, overwrite: boolean): Promise<string> {
+  /** `<restoreRoot>/<resource>`, checked to stay inside restoreRoot and not to be a symlink; not created here. */
+  private async restoreTarget(resource: string, overwrite: boolean): Promise<RestoreTarget> {
     await mkdir(this.options.restoreRoot, { recursive: true, mode: 0o700 });
     const root = await realpath(this.options.restoreRoot);
     const target = resolve(root, resource);
-    if (!target.startsWith(root + sep) || target === root) throw failedPrecondition(`restore target "${resource}" is outside ${root}`);
+    if (!target.startsWith(root + sep) || target === root || dirname(target) !== root) throw failedPrecondition(`restore target "${resource}" is outside ${root}`);
     let existing;
     try {
       existing = await lstat(target);
     } catch {
       existing = undefined;
     }
-    if (existing) {
-      if (existing.isSymbolicLink() || !existing.isDirectory()) throw failedPrecondition(`restore target ${target} exists and is not a plain directory; refusing to write through it`);
-      if ((await readdir(target)).length > 0 && !overwrite) {
-        throw failedPrecondition(`restore target ${target} is not empty; restoring over it needs overwrite`, { nextSteps: ['restore under a new name, or pass overwrite after checking nothing uses it'] });
-      }
-    } else {
-      await mkdir(target, { mode: 0o700 });
+    if (!existing) return { root, path: target, exists: false };
+    if (existing.isSymbolicLink() || !existing.isDirectory()) throw failedPrecondition(`restore target ${target} exists and is not a plain directory; refusing to write through it`);
+    if ((await readdir(target)).length > 0 && !overwrite) {
+      throw failedPrecondition(`restore target ${target} is not empty; restoring over it needs overwrite`, { nextSteps: ['restore under a new name, or pass overwrite after checking nothing uses it'] });
     }
-    const real = await realpath(target);
-    if (!real.startsWith(root + sep)) throw failedPrecondition(`restore target ${target} resolves outside ${root}`);
-    const info = await stat(real);
-    if (!info.isDirectory()) throw failedPrecondition(`restore target ${real} is not a directory`);
-    return real;
+    return { root, path: target, exists: true };
   }
 }
