@@ -14,6 +14,12 @@ describe('agent.yaml: the real drivers', () => {
     expect(config.real?.backup).toMatchObject({ repository: 'rest:https://bak-1:8000/hvctl', passwordFile: '/etc/hvctl/restic.pw', restoreRoot: '/var/lib/hvctl/restore' });
     expect(config.real?.kvm).toMatchObject({ uri: 'qemu:///system', migrationUri: 'qemu+ssh://{node}/system' });
     expect(config.real?.routing).toMatchObject({ socket: '/run/bird/bird.ctl', includeFile: '/etc/bird/hvctl.conf' });
+    expect(config.real?.routing.netns).toBeUndefined();
+  });
+
+  it('reads the network namespace the lab puts a node in', () => {
+    const config = parseAgentConfig({ ...base, drivers: { ...allReal, backup: 'sim' }, sim: { link: '127.0.0.1:7501' }, routing: { netns: 'hvl-0a1b2c-msk-1' } }, '/etc/hvctl/agent.yaml');
+    expect(config.real?.routing.netns).toBe('hvl-0a1b2c-msk-1');
   });
 
   it('refuses relative tool paths, a migration URI without {node}, and bad flags', () => {
@@ -22,6 +28,7 @@ describe('agent.yaml: the real drivers', () => {
     expect(parse({ kvm: { migrationUri: 'qemu+ssh://spb-1/system' } })).toThrow(/must contain \{node\}/);
     expect(parse({ kvm: { migrateFlags: ['--tls; rm -rf /'] } })).toThrow(/migrateFlags/);
     expect(parse({ routing: { vmInterface: 'br0"; }' } })).toThrow(/vmInterface/);
+    expect(parse({ routing: { netns: '../../etc' } })).toThrow(/routing.netns/);
     expect(parse({ backup: { sourceTemplate: '/srv/backup' } })).toThrow(/\{vm\}/);
     expect(parse({ backup: { retention: { keepWithin: 'forever' } } })).toThrow(/keepWithin/);
   });

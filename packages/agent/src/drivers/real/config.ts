@@ -48,6 +48,8 @@ export interface RealConfig {
     readonly vmInterface?: string;
     /** OSPF router id / BGP neighbour address → the name shown for that neighbour. */
     readonly peerNames: Readonly<Record<string, string>>;
+    /** Read kernel routes in this network namespace (`ip -n NETNS`); the lab's `--netns` mode sets it. */
+    readonly netns?: string;
     readonly timeoutMs: number;
     readonly pollMs: number;
   };
@@ -113,6 +115,8 @@ export function parseRealConfig(doc: Raw, abs: (path: string) => string, fail: (
   for (const [key, value] of Object.entries(peerNames)) if (typeof value !== 'string') fail(`routing.peerNames.${key} must be a name`);
   const vmInterface = text(routing, 'vmInterface', 'routing');
   if (vmInterface !== undefined && !/^[A-Za-z0-9_.:-]{1,15}$/.test(vmInterface)) fail('routing.vmInterface must be an interface name');
+  const netns = text(routing, 'netns', 'routing');
+  if (netns !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(netns)) fail('routing.netns must be a network namespace name (letters, digits, . _ -)');
 
   const sourceTemplate = text(backup, 'sourceTemplate', 'backup') ?? '/var/lib/hvctl/backup/{vm}';
   if (!sourceTemplate.includes('{vm}') || !isAbsolute(sourceTemplate)) fail('backup.sourceTemplate must be an absolute path containing {vm}');
@@ -152,6 +156,7 @@ export function parseRealConfig(doc: Raw, abs: (path: string) => string, fail: (
       includeFile: path(routing, 'includeFile', 'routing') ?? '/etc/bird/hvctl.conf',
       ...(vmInterface ? { vmInterface } : {}),
       peerNames: peerNames as Record<string, string>,
+      ...(netns ? { netns } : {}),
       timeoutMs: number(routing, 'timeoutMs', 15_000, 'routing'),
       pollMs: number(routing, 'pollMs', 5000, 'routing', 500),
     },

@@ -61,6 +61,7 @@ export function createRealDrivers(config: RealConfig, context: RealDriverContext
     node: context.node,
     ...(config.routing.vmInterface ? { fragment: { vmInterface: config.routing.vmInterface } } : {}),
     peerNames: config.routing.peerNames,
+    ...(config.routing.netns ? { netns: config.routing.netns } : {}),
     timeoutMs: config.routing.timeoutMs,
     pollMs: config.routing.pollMs,
     logger: context.logger.child({ area: 'routing' }),
