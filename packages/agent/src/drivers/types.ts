@@ -11,7 +11,10 @@ import type {
   Route__Output,
   Snapshot__Output,
   StateChange__Output,
+  VerifiedSnapshot__Output,
+  VolumeSnapshot__Output,
 } from '@hvctl/proto';
+import type { RetentionRules } from '@hvctl/common';
 
 /** A driver area; one driver per area per agent. */
 export type Area = 'drbd' | 'kvm' | 'routing' | 'backup' | 'host';
@@ -88,12 +91,33 @@ export interface RoutingDriver extends Driver {
 export interface BackupOptions {
   readonly onProgress: (progress: BackupProgress__Output) => void;
   readonly signal?: AbortSignal;
+  /** Copy this volume snapshot (from snapshotVolume) instead of taking and releasing one. */
+  readonly volumeSnapshotId?: string;
 }
 
 export interface RestoreResult {
   readonly snapshot: Snapshot__Output;
   readonly targetResource: string;
   readonly bytesRestored: number;
+  /** Checksum of the data restored ("sha256:<hex>"). */
+  readonly checksum: string;
+}
+
+export interface VolumeSnapshotResult {
+  readonly snapshot: VolumeSnapshot__Output;
+  /** How the guest was handled (frozen and thawed, no guest agent, why freezing failed). */
+  readonly freezeDetail: string;
+}
+
+export interface RetentionResult {
+  readonly kept: readonly string[];
+  readonly forgotten: readonly string[];
+}
+
+export interface VerifyResult {
+  readonly ok: boolean;
+  readonly checkMessage: string;
+  readonly samples: readonly VerifiedSnapshot__Output[];
 }
 
 export interface BackupDriver extends Driver {
@@ -103,6 +127,16 @@ export interface BackupDriver extends Driver {
   localSnapshots(): Promise<Snapshot__Output[]>;
   createBackup(vm: string, options: BackupOptions): Promise<Snapshot__Output>;
   restore(snapshotId: string, targetResource: string, overwrite: boolean): Promise<RestoreResult>;
+  /** Snapshots a VM's volume on this node (its resource must be Primary here), freezing the guest where it can. */
+  snapshotVolume(vm: string, owner: string): Promise<VolumeSnapshotResult>;
+  /** Removes every backup volume snapshot of a VM on this node; returns the ids removed. Idempotent. */
+  releaseVolumeSnapshots(vm: string): Promise<string[]>;
+  /** Backup volume snapshots present on this node. */
+  listVolumeSnapshots(): Promise<VolumeSnapshot__Output[]>;
+  /** Forgets the snapshots of a VM the policy does not keep, in the repository this node uses. */
+  applyRetention(vm: string, policy: RetentionRules, options: { readonly dryRun: boolean; readonly prune: boolean }): Promise<RetentionResult>;
+  /** Checks the repository and test-restores `sample` snapshots, comparing checksums. */
+  verify(sample: number): Promise<VerifyResult>;
 }
 
 export interface HostDriver {

@@ -23,6 +23,20 @@ export interface SimResourceRecord {
   peers: { node: string; client: boolean }[];
   /** Bytes each peer lacks (DRBD's bitmap per peer). */
   outOfSync: Record<string, number>;
+  /** Checksum of the volume's content (sim/content.ts); changes as the VM writes. Absent: derived from the name. */
+  checksum?: string;
+}
+
+/** A backup volume snapshot (an LVM snapshot on a real node) held on this node. */
+export interface SimVolumeSnapshotRecord {
+  id: string;
+  vm: string;
+  resource: string;
+  createdMs: number;
+  consistency: 'application' | 'crash';
+  /** The volume's content checksum when the snapshot was taken. */
+  checksum: string;
+  owner: string;
 }
 
 /** One libvirt domain defined on this node. */
@@ -36,6 +50,8 @@ export interface SimDomainRecord {
   state: 'running' | 'paused' | 'shutdown' | 'shut off' | 'crashed';
   reason: string;
   changedMs: number;
+  /** The guest runs a QEMU guest agent: its file systems can be frozen for a backup. */
+  guestAgent?: boolean;
 }
 
 export interface SimAnnouncementRecord {
@@ -51,7 +67,13 @@ export interface SimNodeRecord {
   domains: SimDomainRecord[];
   announcements: SimAnnouncementRecord[];
   /** Present on the node that holds the backup repository (the `bak` site). */
-  repository?: { snapshots: Snapshot__Output[] };
+  repository?: {
+    snapshots: Snapshot__Output[];
+    /** Ids of snapshots whose stored data is damaged (lab fault): a restore yields other bytes. */
+    corrupted?: string[];
+  };
+  /** Backup volume snapshots present on this node. */
+  volumeSnapshots?: SimVolumeSnapshotRecord[];
 }
 
 /** What a node tells its peers about one resource in every heartbeat. */

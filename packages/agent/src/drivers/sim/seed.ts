@@ -1,3 +1,4 @@
+import { contentChecksum } from './content.js';
 import type { SimDomainRecord, SimNodeRecord, SimResourceRecord } from './records.js';
 
 const GIB = 1024 ** 3;
@@ -69,6 +70,8 @@ export function seedPairedVm(seed: (node: string) => SimNodeRecord, spec: Paired
     state,
     reason,
     changedMs: nowMs,
+    // Every other VM runs a QEMU guest agent: its backups are application-consistent.
+    guestAgent: index % 2 === 0,
   });
   seed(home).domains.push(domain('running', 'booted'));
   seed(partner).domains.push(domain('shut off', 'defined'));
@@ -83,5 +86,7 @@ export function seedPairedVm(seed: (node: string) => SimNodeRecord, spec: Paired
     timeUnixMs: nowMs - (3 + (index % 6)) * 3_600_000,
     sizeBytes: Math.round(sizeBytes * 0.05),
     consistency: 'crash',
+    checksum: contentChecksum({ name: vm }),
+    durationMs: 0,
   });
 }

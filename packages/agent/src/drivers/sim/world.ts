@@ -5,7 +5,8 @@ import { failedPrecondition, neighborKey, notFound, type Logger } from '@hvctl/c
 import type { ChangeListener, DriverChange, LogLine } from '../types.js';
 import type { FaultTarget } from '../../services/faults.js';
 import { connectionOf, handshake, hasQuorum, promoteRefusal, resourceView, type ConnectionView, type PeerInput } from './drbd-model.js';
-import type { PeerHeartbeat, SimAnnouncementRecord, SimDomainRecord, SimNodeRecord, SimResourceRecord } from './records.js';
+import { advanceContent } from './content.js';
+import type { PeerHeartbeat, SimAnnouncementRecord, SimDomainRecord, SimNodeRecord, SimResourceRecord, SimVolumeSnapshotRecord } from './records.js';
 import { SimNet, type LinkHandler, type SimPeer } from './simnet.js';
 import { DEFAULT_TIMING, type SimTiming } from './timing.js';
 
@@ -57,6 +58,8 @@ export class SimWorld implements FaultTarget {
   readonly domains = new Map<string, SimDomainRecord>();
   readonly announcements = new Map<string, SimAnnouncementRecord>();
   readonly repository: SimNodeRecord['repository'];
+  /** Backup volume snapshots held on this node (sim/backup.ts). */
+  readonly volumeSnapshots: SimVolumeSnapshotRecord[];
   /** Domains with an outgoing migration running. */
   readonly migrating = new Set<string>();
   migrationFailuresArmed = 0;
@@ -85,7 +88,10 @@ export class SimWorld implements FaultTarget {
     for (const resource of options.record.resources) this.resources.set(resource.name, { ...resource, outOfSync: { ...resource.outOfSync } });
     for (const domain of options.record.domains) this.domains.set(domain.name, { ...domain });
     for (const announcement of options.record.announcements) this.announcements.set(announcement.prefix, { ...announcement });
-    this.repository = options.record.repository ? { snapshots: [...options.record.repository.snapshots] } : undefined;
+    this.repository = options.record.repository
+      ? { snapshots: [...options.record.repository.snapshots], corrupted: [...(options.record.repository.corrupted ?? [])] }
+      : undefined;
+    this.volumeSnapshots = [...(options.record.volumeSnapshots ?? [])];
     if (options.restart === 'host-crash') this.afterCrash();
     if (options.restart === 'agent-only') this.log('warn', 'node', 'agent restarted; the host kept running: VMs and DRBD roles as they were');
     this.net = new SimNet({
@@ -470,6 +476,7 @@ export class SimWorld implements FaultTarget {
     const writer = [...this.domains.values()].find((domain) => domain.state === 'running' && domain.resources.includes(record.name));
     if (!writer || !hasQuorum(record, connections)) return false;
     const bytes = (this.timing.writeBytesPerSecond * dt) / writer.resources.length;
+    advanceContent(record, bytes);
     let dirty = false;
     for (const connection of connections) {
       if (connection.peerClient || connection.connected) continue;
@@ -576,6 +583,7 @@ export class SimWorld implements FaultTarget {
       domains: [...this.domains.values()],
       announcements: [...this.announcements.values()],
       ...(this.repository ? { repository: this.repository } : {}),
+      ...(this.volumeSnapshots.length ? { volumeSnapshots: this.volumeSnapshots } : {}),
     };
     try {
       mkdirSync(dirname(path), { recursive: true });

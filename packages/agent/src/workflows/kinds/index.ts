@@ -1,4 +1,5 @@
 import type { WorkflowKind } from '../types.js';
+import { backupKind } from './backup.js';
 import { drainKind } from './drain.js';
 import { failbackKind } from './failback.js';
 import { failoverKind } from './failover.js';
@@ -12,4 +13,5 @@ export const WORKFLOW_KINDS: Readonly<Record<string, WorkflowKind<unknown>>> = {
   undrain: undrainKind as WorkflowKind<unknown>,
   failover: failoverKind as WorkflowKind<unknown>,
   failback: failbackKind as WorkflowKind<unknown>,
+  backup: backupKind as WorkflowKind<unknown>,
 };

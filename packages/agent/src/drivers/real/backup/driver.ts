@@ -1,10 +1,26 @@
 import { lstat, mkdir, mkdtemp, readdir, realpath, rename, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
-import type { Snapshot__Output } from '@hvctl/proto';
-import { HvctlError, ToolError, failedPrecondition, notFound, type CommandRunner, type Logger } from '@hvctl/common';
-import type { BackupDriver, BackupOptions, ChangeListener, DriverChange, ProbeResult, RestoreResult, StateSource, Unsubscribe } from '../../types.js';
+import { randomBytes } from 'node:crypto';
+import type { Snapshot__Output, VerifiedSnapshot__Output, VolumeSnapshot__Output } from '@hvctl/proto';
+import { HvctlError, ToolError, failedPrecondition, notFound, type CommandRunner, type Logger, type RetentionRules } from '@hvctl/common';
+import { hasRules } from '../../../backups/retention.js';
+import type {
+  BackupDriver,
+  BackupOptions,
+  ChangeListener,
+  DriverChange,
+  ProbeResult,
+  RestoreResult,
+  RetentionResult,
+  StateSource,
+  Unsubscribe,
+  VerifyResult,
+  VolumeSnapshotResult,
+} from '../../types.js';
 import { ChangeListeners, assertSafeName, domainError, probeFailed, probeFailure, probeOk } from '../common.js';
+import { treeChecksum } from './checksum.js';
 import { parseBackupLine, parseForget, parseResticVersion, parseSnapshots, tagValue, type ForgetGroup, type ResticFormatError, type ResticSnapshot } from './parse-restic.js';
+import type { LvmVolumeSnapshots } from './volume-snapshots.js';
 
 /** restic's retention flags (`forget --keep-*`). */
 export interface RetentionPolicy {
@@ -162,7 +178,7 @@ export class RealBackupDriver implements BackupDriver, StateSource {
     const name = assertSafeName(vm, 'vm');
     const startedMs = Date.now();
     let consistency = 'crash';
-    if (options.volumeSnapshotId) {
+    if (options.volumeSnapshotId && !(this.options.volumeSnapshots === undefined && options.volumeSnapshotId === `live-${name}`)) {
       const held = (await this.listVolumeSnapshots()).find((snapshot) => snapshot.id === options.volumeSnapshotId && snapshot.vm === name);
       if (!held) throw notFound(`volume snapshot ${options.volumeSnapshotId} of ${name} does not exist on ${this.options.node}; nothing was uploaded`, { nextSteps: ['run the backup again: it takes a new snapshot'] });
       consistency = held.consistency;
@@ -291,11 +307,11 @@ export class RealBackupDriver implements BackupDriver, StateSource {
     const samples: VerifiedSnapshot__Output[] = [];
     for (const snapshot of [...newest, ...older].slice(0, Math.max(1, sample))) {
       const view = this.view(snapshot);
-      const scratch = `.verify-${randomBytes(6).toString('hex')}`;
+      const scratch = `verify-${randomBytes(6).toString('hex')}`;
       try {
         const target = await this.restoreTarget(scratch, false);
-        await this.restic(['restore', `--target=${target}`, '--', snapshot.id], this.longTimeoutMs);
-        const restored = snapshot.paths.length === 1 ? await treeChecksum(join(target, snapshot.paths[0] as string)) : await treeChecksum(target);
+        await this.restoreFresh(snapshot.id, target);
+        const restored = await treeChecksum(snapshot.paths.length === 1 ? join(target.path, snapshot.paths[0] as string) : target.path);
         const ok = view.checksum !== '' && restored === view.checksum;
         samples.push({ snapshot: view, restoredChecksum: restored, ok, detail: ok ? '' : view.checksum ? 'restored data differs from the recorded checksum' : 'no checksum recorded' });
       } catch (error) {
@@ -320,7 +336,9 @@ export class RealBackupDriver implements BackupDriver, StateSource {
       }
     }
     await this.restoreFresh(snapshot.id, target);
-    return { snapshot: this.view(snapshot), targetResource, bytesRestored: await sizeOf(target.path) };
+    // restic restores the absolute source path under the target; the data is there.
+    const data = snapshot.paths.length === 1 ? join(target.path, snapshot.paths[0] as string) : target.path;
+    return { snapshot: this.view(snapshot), targetResource, bytesRestored: await sizeOf(target.path), checksum: await treeChecksum(data) };
   }
 
   /**
