@@ -10,12 +10,14 @@
  * agent under test; default -10 when run as root, else 0), --fleet-nice N (nice level of
  * the simulated fleet, default 0),
  * --console-node-env VALUE (NODE_ENV of the consoles and CLIs started, to measure a fix
- * such as NODE_ENV=production without changing the packages).
+ * such as NODE_ENV=production without changing the packages),
+ * --console-dist DIR (the console build the fan-in probe loads instead of
+ * packages/console/dist: a copy of an earlier build, for an A/B run in one session).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { buildBench } from './src/lib/build.js';
 import type { SuiteContext } from './src/lib/context.js';
 import { failed, summaryLine, type Figure } from './src/lib/figures.js';
@@ -39,6 +41,8 @@ interface Options {
   readonly nice: number;
   /** NODE_ENV for the consoles and CLIs the bench starts (unset = as a user runs them). */
   readonly consoleNodeEnv: string | undefined;
+  /** Another build of packages/console/dist for the console probe (A/B runs). */
+  readonly consoleDist: string | undefined;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -46,7 +50,7 @@ function parseOptions(argv: readonly string[]): Options {
     const index = argv.indexOf(flag);
     return index >= 0 ? argv[index + 1] : undefined;
   };
-  const known = new Set(['--quick', '--only', '--scales', '--profile', '--fleet-nice', '--nice', '--console-node-env']);
+  const known = new Set(['--quick', '--only', '--scales', '--profile', '--fleet-nice', '--nice', '--console-node-env', '--console-dist']);
   for (const arg of argv) {
     if (arg.startsWith('--') && !known.has(arg)) {
       process.stderr.write(`bench: unknown option ${arg}\nusage: npm run bench -- [--quick] [--only ${SUITES.join(',')}] [--scales 10,50,100] [--profile] [--fleet-nice N]\n`);
@@ -66,7 +70,7 @@ function parseOptions(argv: readonly string[]): Options {
     process.stderr.write('bench: --scales takes even numbers of hypervisors, e.g. 10,50,100\n');
     process.exit(2);
   }
-  return { quick, only, scales, profile: argv.includes('--profile'), fleetNice: Number(value('--fleet-nice') ?? 0), nice: Number(value('--nice') ?? (process.getuid?.() === 0 ? -10 : 0)), consoleNodeEnv: value('--console-node-env') };
+  return { quick, only, scales, profile: argv.includes('--profile'), fleetNice: Number(value('--fleet-nice') ?? 0), nice: Number(value('--nice') ?? (process.getuid?.() === 0 ? -10 : 0)), consoleNodeEnv: value('--console-node-env'), consoleDist: value('--console-dist') };
 }
 
 function machine(): Record<string, string> {
@@ -116,6 +120,7 @@ async function main(): Promise<number> {
     profileDir,
     profile: options.profile,
     consoleEnv: options.consoleNodeEnv ? { NODE_ENV: options.consoleNodeEnv } : {},
+    ...(options.consoleDist ? { consoleDist: resolve(options.consoleDist) } : {}),
     log,
     report: (fig) => {
       figures.push(fig);

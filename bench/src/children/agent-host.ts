@@ -46,7 +46,8 @@ try {
   const queue = [...configs];
   const worker = async (): Promise<void> => {
     for (let path = queue.shift(); path; path = queue.shift()) {
-      const config = await loadAgentConfig(path);
+      // A lab on loopback, like `hvctl lab up`: plaintext, every caller an anonymous admin.
+      const config = { ...(await loadAgentConfig(path)), insecureLab: true };
       const agent = await startAgent(config, logger.child({ node: config.node }));
       agents.push(agent);
       ports[config.node] = agent.port;

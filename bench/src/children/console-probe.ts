@@ -15,7 +15,9 @@
  * before the console does, so "published" is the moment the model hands the snapshot out.
  */
 import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
 import type { ClientReadableStream } from '@grpc/grpc-js';
 import type { WatchResponse__Output } from '@hvctl/proto';
@@ -28,6 +30,8 @@ interface ProbeConfig {
   readonly expect: { readonly nodes: number; readonly vms: number };
   readonly columns?: number;
   readonly rows?: number;
+  /** Load the console from this build directory instead of @hvctl/console/dist (A/B runs). */
+  readonly consoleDist?: string;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ProbeConfig;
@@ -89,9 +93,15 @@ class FakeStdin extends EventEmitter {
 }
 
 async function main(): Promise<void> {
+  // As packages/console/bin/hvctl.js does before it imports the console: React's production
+  // build unless NODE_ENV is set (`--console-node-env`). Without this line the probe measured
+  // React's development build, which the shipped binary no longer runs.
+  process.env['NODE_ENV'] ??= 'production';
   const importStart = performance.now();
   const { ClusterModel, createAgentClient, loadClusterFile } = await import('@hvctl/common');
-  const { renderConsole } = await import('@hvctl/console/dist/ui/render.js');
+  const { renderConsole } = (await import(
+    config.consoleDist ? pathToFileURL(join(config.consoleDist, 'ui', 'render.js')).href : '@hvctl/console/dist/ui/render.js'
+  )) as typeof import('@hvctl/console/dist/ui/render.js');
   const importMs = performance.now() - importStart;
   const cluster = await loadClusterFile(config.clusterPath);
   const nodeOf = new Map(cluster.nodes.map((node) => [node.address, node.name]));

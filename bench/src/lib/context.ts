@@ -12,6 +12,8 @@ export interface SuiteContext {
   readonly profile: boolean;
   /** Extra environment of the consoles and `hvctl` CLIs the suites start (`--console-node-env`). */
   readonly consoleEnv: Record<string, string>;
+  /** The console build the fan-in probe loads, when not packages/console/dist (`--console-dist`). */
+  readonly consoleDist?: string;
   /** Progress for people (stderr). */
   log(line: string): void;
   /** Reports a figure as soon as it is known (printed at once, summarised at the end). */

@@ -63,7 +63,7 @@ export async function agentSuite(ctx: SuiteContext): Promise<void> {
     const agentLog = join(dir, 'agent.out');
     const profileArgs = ctx.profile ? ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`, '--cpu-prof-name=agent-idle.cpuprofile'] : [];
     const { createWriteStream } = await import('node:fs');
-    agent = spawnTracked(process.execPath, [...profileArgs, AGENT_BIN, '--config', configs.get('msk-1') as string], { stdio: ['ignore', 'pipe', 'pipe'], nice: measuredNiceLevel() });
+    agent = spawnTracked(process.execPath, [...profileArgs, AGENT_BIN, '--config', configs.get('msk-1') as string, '--insecure-lab'], { stdio: ['ignore', 'pipe', 'pipe'], nice: measuredNiceLevel() });
     const out = createWriteStream(agentLog);
     agent.stdout?.pipe(out);
     agent.stderr?.pipe(out);

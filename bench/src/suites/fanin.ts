@@ -135,7 +135,7 @@ export async function faninAt(ctx: SuiteContext, options: FaninOptions): Promise
     for (let run = 0; run < options.frameRuns; run += 1) {
       const spawnedAtMs = Date.now();
       const logFile = join(dir, `console-${run + 1}.log`);
-      const child = spawnChild('console-probe', [JSON.stringify({ clusterPath: lab.clusterPath, spawnedAtMs, expect: { nodes, vms } })], { logFile, env: ctx.consoleEnv });
+      const child = spawnChild('console-probe', [JSON.stringify({ clusterPath: lab.clusterPath, spawnedAtMs, expect: { nodes, vms }, ...(ctx.consoleDist ? { consoleDist: ctx.consoleDist } : {}) })], { logFile, env: ctx.consoleEnv });
       probe = child;
       const first = await nextMessage<FirstFrame>(child, 'firstFrame', 60_000, logFile);
       frameS.push(first.ms / 1000);

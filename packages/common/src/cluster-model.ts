@@ -84,6 +84,9 @@ export class ClusterModel {
   private current: ClusterSnapshot;
   private emitScheduled = false;
   private staleTimer?: NodeJS.Timeout;
+  private readonly staleCheckMs: number;
+  private lastStaleCheckMs = 0;
+  private skippedStaleCheck = false;
   private stopped = false;
 
   constructor(private readonly options: ClusterModelOptions) {
@@ -91,6 +94,7 @@ export class ClusterModel {
     this.backoffInitialMs = options.backoffInitialMs ?? 200;
     this.backoffMaxMs = options.backoffMaxMs ?? 2000;
     this.now = options.now ?? Date.now;
+    this.staleCheckMs = Math.max(100, Math.floor(this.staleAfterMs / 6));
     for (const node of options.cluster.nodes) {
       this.watchers.set(node.name, {
         connection: {
@@ -115,7 +119,7 @@ export class ClusterModel {
   /** Opens every watch stream. */
   start(): void {
     for (const watcher of this.watchers.values()) this.open(watcher);
-    this.staleTimer = setInterval(() => this.checkStale(), Math.max(100, Math.floor(this.staleAfterMs / 6)));
+    this.staleTimer = setInterval(() => this.checkStale(), this.staleCheckMs);
     this.staleTimer.unref();
   }
 
@@ -233,6 +237,18 @@ export class ClusterModel {
 
   private checkStale(): void {
     const now = this.now();
+    // A check that runs late means this process's event loop was stalled (a long render, a
+    // busy machine): messages that arrived meanwhile are still queued behind this timer, so
+    // "no message processed for N s" says nothing about the agents. Judge at the next check,
+    // once they were processed; never skip two checks in a row, so a loop that is always
+    // late still finds silent agents.
+    const late = this.lastStaleCheckMs > 0 && now - this.lastStaleCheckMs > 2 * this.staleCheckMs;
+    this.lastStaleCheckMs = now;
+    if (late && !this.skippedStaleCheck) {
+      this.skippedStaleCheck = true;
+      return;
+    }
+    this.skippedStaleCheck = false;
     for (const watcher of this.watchers.values()) {
       const { reachable, lastMessageMs } = watcher.connection;
       if (reachable && now - lastMessageMs > this.staleAfterMs) {

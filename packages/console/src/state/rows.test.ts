@@ -1,6 +1,8 @@
-import { fakeClusterSnapshot, fakeLabStates } from '@hvctl/common/testing';
+import { applyChange, type ClusterSnapshot, type NodeConnection } from '@hvctl/common';
+import { fakeClusterSnapshot, fakeLabStates, fakeNodeInfo, fakePeer, fakeResource } from '@hvctl/common/testing';
+import type { StateChange__Output } from '@hvctl/proto';
 import { describe, expect, it } from 'vitest';
-import { buildRowModel, createRowModelMemo, visibleWindow, type NodeRow, type VmRow } from './rows.js';
+import { buildRowModel, createRowModelBuilder, createRowModelMemo, visibleWindow, type NodeRow, type RowModel, type VmRow } from './rows.js';
 import { fakeLargeCluster } from './testing/large-cluster.js';
 
 const NOW = 1_700_000_000_000;
@@ -62,6 +64,59 @@ describe('buildRowModel', () => {
     expect(again).toBe(first);
     expect(newer).not.toBe(first);
     expect(newer.version).toBe(8);
+  });
+});
+
+/** The snapshot with one node changed the way ClusterModel changes it. */
+function withNode(snapshot: ClusterSnapshot, name: string, update: (connection: NodeConnection) => NodeConnection): ClusterSnapshot {
+  return { ...snapshot, version: snapshot.version + 1, nodes: snapshot.nodes.map((node) => (node.name === name ? update(node) : node)) };
+}
+const delta = (change: Partial<StateChange__Output>) => (connection: NodeConnection): NodeConnection =>
+  connection.state ? { ...connection, state: applyChange(connection.state, change as StateChange__Output) } : connection;
+/** Everything a row model shows, without its index function. */
+const shown = (model: RowModel) => ({
+  rows: model.rows,
+  alerts: model.alerts,
+  events: model.events,
+  widths: model.widths,
+  topology: model.topology,
+  index: model.rows.map((row) => model.indexOf(row.id)),
+});
+
+describe('createRowModelBuilder', () => {
+  it('builds the same model as buildRowModel over a stream of changes', () => {
+    // Given a builder fed a stream: a cordon, a lost node, a broken replication link, two primaries, the node back
+    const build = createRowModelBuilder();
+    const s0 = fakeClusterSnapshot(fakeLabStates(3, NOW));
+    const s1 = withNode(s0, 'msk-1', delta({ change: 'node', node: fakeNodeInfo('msk-1', 'msk', { flags: { cordoned: true, cordonReason: '', maintenance: false, changedUnixMs: 0 } }) }));
+    const s2 = withNode(s1, 'spb-2', (connection) => ({ ...connection, reachable: false, unreachableSinceMs: NOW - 3000, error: 'connection refused' }));
+    const broken = fakeResource('vm-msk-2-1', { role: 'Primary', peers: [fakePeer('spb-2', { connectionState: 'Connecting', replicationState: 'Off', connectionChangedUnixMs: NOW - 60_000 })] });
+    const s3 = withNode(s2, 'msk-2', delta({ change: 'resource', resource: broken }));
+    const twoPrimaries = fakeResource('vm-msk-1-2', { role: 'Primary', peers: [fakePeer('msk-1', { peerRole: 'Primary' })] });
+    const s4 = withNode(s3, 'spb-1', delta({ change: 'resource', resource: twoPrimaries }));
+    const s5 = withNode(s4, 'spb-2', (connection) => ({ ...connection, reachable: true, unreachableSinceMs: 0, error: '' }));
+    const s6 = withNode(s5, 'msk-2', delta({ change: 'node', node: fakeNodeInfo('msk-2', 'msk') }));
+
+    // When each snapshot is built incrementally, Then it shows what a fresh build shows
+    [s0, s1, s2, s3, s4, s5, s6].forEach((snapshot, i) => {
+      const now = NOW + i * 10_000;
+      expect(shown(build(snapshot, now))).toEqual(shown(buildRowModel(snapshot, now)));
+    });
+  });
+
+  it('reuses the VM rows of every node whose VMs did not change', () => {
+    // Given a model of the 4,000-VM cluster
+    const build = createRowModelBuilder();
+    const s0 = fakeLargeCluster({ nowMs: NOW });
+    const first = build(s0, NOW);
+
+    // When one node is cordoned
+    const second = build(withNode(s0, 'msk-7', delta({ change: 'node', node: fakeNodeInfo('msk-7', 'msk', { flags: { cordoned: true, cordonReason: '', maintenance: false, changedUnixMs: 0 } }) })), NOW + 100);
+
+    // Then its node row says so and every VM row is the same object as before
+    expect((second.rows[second.indexOf('node:msk-7')] as NodeRow).node.cordoned).toBe(true);
+    const vmRows = (model: RowModel) => model.rows.filter((row) => row.kind === 'vm');
+    expect(vmRows(second).every((row, i) => row === vmRows(first)[i])).toBe(true);
   });
 });
 

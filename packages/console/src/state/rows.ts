@@ -1,5 +1,5 @@
 import {
-  buildTopology,
+  createTopologyMemo,
   vmState,
   type ClusterSnapshot,
   type NodeConnection,
@@ -98,86 +98,104 @@ const NAME_ORDER = new Intl.Collator('en', { numeric: true });
 
 const cap = (value: number, min: number, max: number): number => Math.min(max, Math.max(min, value));
 
+const sameLevels = (a: ReadonlyMap<string, Alert['level']>, b: ReadonlyMap<string, Alert['level']>): boolean =>
+  a.size === b.size && [...a].every(([target, level]) => b.get(target) === level);
+
+/** One node's VM rows, and what they were built from (compared by identity). */
+interface NodeVmRows {
+  readonly vms: readonly TopologyVm[];
+  readonly reachable: boolean;
+  readonly domains: unknown;
+  readonly backups: readonly TopologyBackup[];
+  readonly vmAlert: ReadonlyMap<string, Alert['level']>;
+  readonly rows: readonly VmRow[];
+  readonly vmsRunning: number;
+  readonly widest: { readonly vm: number; readonly ip: number; readonly roles: number };
+}
+
 /**
- * Flattens a snapshot into the topology rows: each site (cluster-file order), its nodes
- * (cluster-file order), each node's VMs (by name, numbers in numeric order). Pure; `nowMs` only feeds buildTopology
- * (the console computes "unreachable for N s" itself at render time from the connection).
+ * Builds row models for a stream of snapshots, reusing what did not change: the topology
+ * (createTopologyMemo) and each node's VM rows while its VMs, their resources, backups and
+ * alert levels are the same objects. A cordon or a log line on one of 100 nodes then costs the node rows, not 4,000
+ * VM rows. The result equals a fresh `buildRowModel(snapshot, nowMs)`.
  */
-export function buildRowModel(snapshot: ClusterSnapshot, nowMs: number): RowModel {
-  const topology = buildTopology(snapshot, nowMs);
-  const alerts = findAlerts(topology);
-  const vmAlert = new Map<string, Alert['level']>();
-  for (const alert of alerts) {
-    if (alert.target.startsWith('vm:') && vmAlert.get(alert.target) !== 'bad') vmAlert.set(alert.target, alert.level);
-  }
-  const resources = new Map(topology.resources.map((resource) => [resource.name, resource]));
-  const backups = new Map(topology.backups.map((backup) => [backup.vm, backup]));
-  const connections = new Map(snapshot.nodes.map((connection) => [connection.name, connection]));
-  const vmsByNode = new Map<string, TopologyVm[]>();
-  for (const vm of topology.vms) {
-    const list = vmsByNode.get(vm.node);
-    if (list) list.push(vm);
-    else vmsByNode.set(vm.node, [vm]);
-  }
-  // Natural order within a node: vm-2 before vm-10.
-  for (const list of vmsByNode.values()) list.sort((a, b) => NAME_ORDER.compare(a.name, b.name));
-  const bgpNodes = new Set(topology.announcements.filter((announcement) => announcement.kind === 'bgp').map((announcement) => announcement.node));
+export function createRowModelBuilder(): (snapshot: ClusterSnapshot, nowMs: number) => RowModel {
+  const topologyOf = createTopologyMemo();
+  let alertsMemo: { alerts: readonly Alert[]; vmAlert: ReadonlyMap<string, Alert['level']> } | undefined;
+  let byVmMemo: { vms: readonly TopologyVm[]; byNode: ReadonlyMap<string, readonly TopologyVm[]> } | undefined;
+  let resourcesMemo: { resources: readonly TopologyResource[]; byName: ReadonlyMap<string, TopologyResource> } | undefined;
+  let backupsMemo: { backups: readonly TopologyBackup[]; byVm: ReadonlyMap<string, TopologyBackup> } | undefined;
+  let nodeRowsMemo = new Map<string, NodeVmRows>();
+  let indexMemo: { ids: readonly string[]; index: ReadonlyMap<string, number> } | undefined;
 
-  // Sites in cluster-file order; a node naming a site the file does not list gets its own group.
-  const sites: { name: string; kind: SiteKind; nodes: string[] }[] = topology.sites.map((site) => ({ name: site.name, kind: site.kind, nodes: [...site.nodes] }));
-  const placed = new Set(sites.flatMap((site) => site.nodes));
-  for (const node of topology.nodes) {
-    if (placed.has(node.name)) continue;
-    let site = sites.find((entry) => entry.name === node.site);
-    if (!site) sites.push((site = { name: node.site || '?', kind: 'main', nodes: [] }));
-    site.nodes.push(node.name);
-    placed.add(node.name);
-  }
+  return (snapshot, nowMs) => {
+    const topology = topologyOf(snapshot, nowMs);
+    // Alerts are checked on every build (any part of the topology may raise one); the per-VM
+    // levels keep their identity while they are the same, so the VM rows can be reused.
+    const alerts = findAlerts(topology);
+    const levels = new Map<string, Alert['level']>();
+    for (const alert of alerts) {
+      if (alert.target.startsWith('vm:') && levels.get(alert.target) !== 'bad') levels.set(alert.target, alert.level);
+    }
+    if (!alertsMemo || !sameLevels(alertsMemo.vmAlert, levels)) alertsMemo = { alerts, vmAlert: levels };
+    const vmAlert = alertsMemo.vmAlert;
+    if (resourcesMemo?.resources !== topology.resources) {
+      resourcesMemo = { resources: topology.resources, byName: new Map(topology.resources.map((resource) => [resource.name, resource])) };
+    }
+    const resources = resourcesMemo.byName;
+    if (backupsMemo?.backups !== topology.backups) {
+      backupsMemo = { backups: topology.backups, byVm: new Map(topology.backups.map((backup) => [backup.vm, backup])) };
+    }
+    const backups = backupsMemo.byVm;
+    if (byVmMemo?.vms !== topology.vms) {
+      const byNode = new Map<string, TopologyVm[]>();
+      for (const vm of topology.vms) {
+        const list = byNode.get(vm.node);
+        if (list) list.push(vm);
+        else byNode.set(vm.node, [vm]);
+      }
+      // Natural order within a node: vm-2 before vm-10.
+      for (const list of byNode.values()) list.sort((a, b) => NAME_ORDER.compare(a.name, b.name));
+      byVmMemo = { vms: topology.vms, byNode };
+    }
+    const vmsByNode = byVmMemo.byNode;
+    const connections = new Map(snapshot.nodes.map((connection) => [connection.name, connection]));
+    const bgpNodes = new Set(topology.announcements.filter((announcement) => announcement.kind === 'bgp').map((announcement) => announcement.node));
 
-  const nodesByName = new Map(topology.nodes.map((node) => [node.name, node]));
-  const rows: Row[] = [];
-  let widestVm = 0;
-  let widestIp = 0;
-  let widestRoles = 0;
-  let widestNode = 0;
-  for (const site of sites) {
-    const siteNodes = site.nodes.map((name) => nodesByName.get(name)).filter((node): node is TopologyNode => node !== undefined);
-    rows.push({
-      kind: 'site',
-      id: siteId(site.name),
-      name: site.name,
-      siteKind: site.kind,
-      nodes: siteNodes.length,
-      nodesDown: siteNodes.filter((node) => !node.reachable).length,
-      vms: siteNodes.reduce((sum, node) => sum + (vmsByNode.get(node.name)?.length ?? 0), 0),
-    });
-    for (const node of siteNodes) {
-      const connection = connections.get(node.name) as NodeConnection;
+    // Sites in cluster-file order; a node naming a site the file does not list gets its own group.
+    const sites: { name: string; kind: SiteKind; nodes: string[] }[] = topology.sites.map((site) => ({ name: site.name, kind: site.kind, nodes: [...site.nodes] }));
+    const placed = new Set(sites.flatMap((site) => site.nodes));
+    for (const node of topology.nodes) {
+      if (placed.has(node.name)) continue;
+      let site = sites.find((entry) => entry.name === node.site);
+      if (!site) sites.push((site = { name: node.site || '?', kind: 'main', nodes: [] }));
+      site.nodes.push(node.name);
+      placed.add(node.name);
+    }
+
+    const vmRowsOf = (node: TopologyNode, connection: NodeConnection): NodeVmRows => {
       const vms = vmsByNode.get(node.name) ?? [];
-      let newestBackupMs = 0;
-      for (const snap of connection.state?.snapshots.values() ?? []) newestBackupMs = Math.max(newestBackupMs, Number(snap.timeUnixMs));
-      widestNode = Math.max(widestNode, node.name.length);
-      rows.push({
-        kind: 'node',
-        id: nodeId(node.name),
-        parent: siteId(site.name),
-        node,
-        connection,
-        witness: site.kind === 'backup',
-        bgp: bgpNodes.has(node.name),
-        vms: vms.length,
-        vmsRunning: vms.filter((vm) => (node.reachable ? vm.state : lastKnown(connection, vm)) === 'running').length,
-        backups: connection.state?.snapshots.size ?? 0,
-        newestBackupMs,
-        stale: !node.reachable,
-      });
+      const cached = nodeRowsMemo.get(node.name);
+      if (
+        cached &&
+        cached.vms === vms &&
+        cached.reachable === node.reachable &&
+        cached.domains === connection.state?.domains &&
+        cached.backups === topology.backups &&
+        cached.vmAlert === vmAlert &&
+        cached.rows.every((row) => row.resource === resources.get(row.vm.resource))
+      ) {
+        return cached;
+      }
+      const rows: VmRow[] = [];
+      const widest = { vm: 0, ip: 0, roles: 0 };
       for (const vm of vms) {
         const stale = !node.reachable || vm.stale;
         const domain = stale ? connection.state?.domains.get(vm.name) : undefined;
         const resource = resources.get(vm.resource);
-        widestVm = Math.max(widestVm, vm.name.length);
-        widestIp = Math.max(widestIp, vm.ip.length);
-        if (resource) widestRoles = Math.max(widestRoles, rolesSummary(resource).length);
+        widest.vm = Math.max(widest.vm, vm.name.length);
+        widest.ip = Math.max(widest.ip, vm.ip.length);
+        if (resource) widest.roles = Math.max(widest.roles, rolesSummary(resource).length);
         rows.push({
           kind: 'vm',
           id: vmId(vm.name),
@@ -190,37 +208,111 @@ export function buildRowModel(snapshot: ClusterSnapshot, nowMs: number): RowMode
           alert: vmAlert.get(vmId(vm.name)),
         });
       }
-    }
-  }
+      return {
+        vms,
+        reachable: node.reachable,
+        domains: connection.state?.domains,
+        backups: topology.backups,
+        vmAlert,
+        rows,
+        vmsRunning: vms.filter((vm) => (node.reachable ? vm.state : lastKnown(connection, vm)) === 'running').length,
+        widest,
+      };
+    };
 
-  const index = new Map<string, number>();
-  rows.forEach((row, i) => index.set(row.id, i));
-  return {
-    version: snapshot.version,
-    snapshot,
-    topology,
-    rows,
-    alerts,
-    events: mergeEventLog(snapshot),
-    widths: {
-      node: cap(widestNode, 4, 20),
-      vm: cap(widestVm, 4, 28),
-      ip: cap(widestIp, 2, 18),
-      roles: cap(widestRoles, 4, 40),
-    },
-    indexOf: (id) => index.get(id) ?? -1,
+    const nodesByName = new Map(topology.nodes.map((node) => [node.name, node]));
+    const nextNodeRows = new Map<string, NodeVmRows>();
+    const rows: Row[] = [];
+    let widestVm = 0;
+    let widestIp = 0;
+    let widestRoles = 0;
+    let widestNode = 0;
+    for (const site of sites) {
+      const siteNodes = site.nodes.map((name) => nodesByName.get(name)).filter((node): node is TopologyNode => node !== undefined);
+      rows.push({
+        kind: 'site',
+        id: siteId(site.name),
+        name: site.name,
+        siteKind: site.kind,
+        nodes: siteNodes.length,
+        nodesDown: siteNodes.filter((node) => !node.reachable).length,
+        vms: siteNodes.reduce((sum, node) => sum + (vmsByNode.get(node.name)?.length ?? 0), 0),
+      });
+      for (const node of siteNodes) {
+        const connection = connections.get(node.name) as NodeConnection;
+        const vmRows = vmRowsOf(node, connection);
+        nextNodeRows.set(node.name, vmRows);
+        let newestBackupMs = 0;
+        for (const snap of connection.state?.snapshots.values() ?? []) newestBackupMs = Math.max(newestBackupMs, Number(snap.timeUnixMs));
+        widestNode = Math.max(widestNode, node.name.length);
+        rows.push({
+          kind: 'node',
+          id: nodeId(node.name),
+          parent: siteId(site.name),
+          node,
+          connection,
+          witness: site.kind === 'backup',
+          bgp: bgpNodes.has(node.name),
+          vms: vmRows.vms.length,
+          vmsRunning: vmRows.vmsRunning,
+          backups: connection.state?.snapshots.size ?? 0,
+          newestBackupMs,
+          stale: !node.reachable,
+        });
+        for (const row of vmRows.rows) rows.push(row);
+        widestVm = Math.max(widestVm, vmRows.widest.vm);
+        widestIp = Math.max(widestIp, vmRows.widest.ip);
+        widestRoles = Math.max(widestRoles, vmRows.widest.roles);
+      }
+    }
+    nodeRowsMemo = nextNodeRows;
+
+    // The index only changes when the row ids do (a VM added, moved or removed).
+    const sameIds = indexMemo !== undefined && indexMemo.ids.length === rows.length && rows.every((row, i) => (indexMemo as NonNullable<typeof indexMemo>).ids[i] === row.id);
+    if (!sameIds || !indexMemo) {
+      const index = new Map<string, number>();
+      rows.forEach((row, i) => index.set(row.id, i));
+      indexMemo = { ids: rows.map((row) => row.id), index };
+    }
+    const index = indexMemo.index;
+    return {
+      version: snapshot.version,
+      snapshot,
+      topology,
+      rows,
+      alerts,
+      events: mergeEventLog(snapshot),
+      widths: {
+        node: cap(widestNode, 4, 20),
+        vm: cap(widestVm, 4, 28),
+        ip: cap(widestIp, 2, 18),
+        roles: cap(widestRoles, 4, 40),
+      },
+      indexOf: (id) => index.get(id) ?? -1,
+    };
   };
 }
 
 /**
- * A one-entry memo of buildRowModel: the model is rebuilt only when the snapshot's
- * version (or its cluster file) changes, so key presses and clock ticks reuse it.
+ * Flattens a snapshot into the topology rows: each site (cluster-file order), its nodes
+ * (cluster-file order), each node's VMs (by name, numbers in numeric order). Pure; `nowMs` only feeds buildTopology
+ * (the console computes "unreachable for N s" itself at render time from the connection).
+ */
+export function buildRowModel(snapshot: ClusterSnapshot, nowMs: number): RowModel {
+  return createRowModelBuilder()(snapshot, nowMs);
+}
+
+/**
+ * A one-entry memo of the row model: rebuilt only when the snapshot's version (or its
+ * cluster file) changes, so key presses and clock ticks reuse it; each rebuild reuses what
+ * the previous one built where nothing changed (createRowModelBuilder).
  */
 export function createRowModelMemo(now: () => number = Date.now): (snapshot: ClusterSnapshot) => RowModel {
+  const build = createRowModelBuilder();
   let last: RowModel | undefined;
   return (snapshot) => {
     if (last && (last.snapshot === snapshot || (last.version === snapshot.version && last.snapshot.cluster === snapshot.cluster))) return last;
-    last = buildRowModel(snapshot, now());
+    last = build(snapshot, now());
     return last;
   };
 }
