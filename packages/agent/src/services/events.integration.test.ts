@@ -4,7 +4,7 @@ import type { AnnounceResponse__Output, CordonResponse__Output, DemoteResponse__
 import { deadline, unary, type AgentClient } from '@hvctl/common';
 import { WatchRecorder, sleep, waitFor } from '@hvctl/common/testing';
 import { buildSeeds, Lab } from '../testing/harness.js';
-import { WATCH_BACKLOG_LIMIT_MESSAGES } from './events.js';
+import { WATCH_BACKLOG_LIMIT_MESSAGES, WATCH_STREAMS_PER_CLIENT } from './events.js';
 
 /**
  * One agent (msk-1) with one VM whose disk pairs with an absent spb-1 (no witness, so
@@ -204,5 +204,27 @@ describe('EventsService.Watch and request ids (one agent)', () => {
     await resumed.until('the rest of the deltas', (w) => w.revision === hub.currentRevision(), 10_000);
     expect(resumed.ofKind('snapshot')).toEqual([]);
     expect(resumed.violations).toEqual([]);
+  });
+
+  it(`refuses a client's watch stream beyond ${WATCH_STREAMS_PER_CLIENT} and accepts it again once one closes`, async () => {
+    // Given a client holding the maximum number of watch streams
+    const hub = lab.node('msk-1').agent!.context.hub;
+    const held = Array.from({ length: WATCH_STREAMS_PER_CLIENT }, () => watch());
+    for (const recorder of held) await recorder.until('the snapshot', (w) => w.view !== undefined);
+    expect(hub.watcherCount()).toBe(WATCH_STREAMS_PER_CLIENT);
+    // When it opens one more
+    const extra = client.events.watch({});
+    extra.on('data', () => undefined);
+    extra.on('error', () => undefined);
+    const status = await new Promise<grpc.StatusObject>((resolve) => extra.on('status', resolve));
+    // Then that one is refused, and the others keep streaming
+    expect(status.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(status.details).toContain(`at most ${WATCH_STREAMS_PER_CLIENT}`);
+    expect(hub.watcherCount()).toBe(WATCH_STREAMS_PER_CLIENT);
+    // And after one closes, a new stream is accepted
+    held[0]!.close();
+    await waitFor('the agent to drop the closed watcher', () => hub.watcherCount() === WATCH_STREAMS_PER_CLIENT - 1);
+    const again = watch();
+    await again.until('the snapshot', (w) => w.view !== undefined);
   });
 });

@@ -1,5 +1,8 @@
 import type { EventsServiceHandlers, WatchResponse__Output } from '@hvctl/proto';
+import type { ServiceError } from '@grpc/grpc-js';
+import { HvctlError, toServiceError } from '@hvctl/common';
 import type { AgentContext } from '../context.js';
+import { callerOf } from '../security/caller.js';
 
 /**
  * Messages a watcher may fall behind before it is dropped. The stream is in object mode, so
@@ -8,11 +11,31 @@ import type { AgentContext } from '../context.js';
  */
 export const WATCH_BACKLOG_LIMIT_MESSAGES = 4096;
 
+/**
+ * Watch streams one client may hold open at once. A console holds one per agent, the
+ * backup site's monitor one; a client opening more is leaking streams.
+ */
+export const WATCH_STREAMS_PER_CLIENT = 16;
+
 /** hvctl.v1.EventsService: snapshot, then deltas, then heartbeats while idle. */
 export function eventsService(ctx: AgentContext): EventsServiceHandlers {
   const { hub, heartbeatMs } = ctx;
+  /** Open streams per client: an authenticated identity, or the connection's address without one (--insecure-lab). */
+  const open = new Map<string, number>();
   return {
     Watch: (call) => {
+      const caller = callerOf(call);
+      const client = caller.via === 'insecure' ? `peer:${call.getPeer()}` : `${caller.via}:${caller.name}`;
+      const count = open.get(client) ?? 0;
+      if (count >= WATCH_STREAMS_PER_CLIENT) {
+        const refusal = new HvctlError('RESOURCE_EXHAUSTED', `${client} already has ${count} watch streams open on this agent; at most ${WATCH_STREAMS_PER_CLIENT} are allowed`, {
+          unchanged: 'the open streams keep running',
+          nextSteps: ['close watch streams you no longer read (one per agent is enough)'],
+        });
+        call.emit('error', toServiceError(refusal, () => undefined) as ServiceError);
+        return;
+      }
+      open.set(client, count + 1);
       const { resumeEpoch, resumeRevision } = call.request;
       let lastSentMs = Date.now();
       let closed = false;
@@ -39,6 +62,9 @@ export function eventsService(ctx: AgentContext): EventsServiceHandlers {
         closed = true;
         clearInterval(heartbeat);
         unsubscribe();
+        const left = (open.get(client) ?? 1) - 1;
+        if (left > 0) open.set(client, left);
+        else open.delete(client);
       };
       call.on('cancelled', close);
       call.on('close', close);
