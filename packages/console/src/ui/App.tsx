@@ -12,7 +12,8 @@ import { useCommandInput } from './hooks/useCommandInput.js';
 import { useNow } from './hooks/useNow.js';
 import { useTerminalSize } from './hooks/useTerminalSize.js';
 import { useWorkflowEffects } from './hooks/useWorkflowEffects.js';
-import { Command } from './key/commands.js';
+import type { Role } from '@hvctl/common';
+import { Command, commandSpec, permitted } from './key/commands.js';
 import { helpLines } from './key/help-lines.js';
 import { ConfirmDialog } from './views/ConfirmDialog.js';
 import { DetailPane } from './views/DetailPane.js';
@@ -32,6 +33,8 @@ export interface AppProps {
   readonly now: () => number;
   /** Hides the commands that change the cluster (every workflow) and refuses to run them. */
   readonly readOnly: boolean;
+  /** The console identity's role (from its certificate or token): hides and ignores what it may not run. */
+  readonly role?: Role | undefined;
   /** Runs a dangerous command other than a workflow once its confirmation was typed (none exists yet). */
   readonly onConfirmed?: (command: Command, target: string) => void;
   /** Who submits workflows (journaled by the agents); default `user@console`. */
@@ -44,7 +47,7 @@ export interface AppProps {
  * here; pane keys only by the focused pane, or by the screen over the panes (help, plan,
  * workflow execution). Workflow I/O runs in useWorkflowEffects, driven by the state.
  */
-export function App({ source, title, now, readOnly, onConfirmed, owner }: AppProps) {
+export function App({ source, title, now, readOnly, role, onConfirmed, owner }: AppProps) {
   const { exit } = useApp();
   const snapshot = useClusterSnapshot(source);
   const size = useTerminalSize();
@@ -57,7 +60,7 @@ export function App({ source, title, now, readOnly, onConfirmed, owner }: AppPro
   const target = targetOf(selectedRow(state, model));
   const detailWidth = layout.detail?.width ?? 0;
   const detail = useMemo(() => (detailWidth ? detailLines(model, selected, nowMs, detailWidth) : []), [model, selected, nowMs, detailWidth]);
-  const help = useMemo(() => helpLines({ readOnly, selection: target, width: layout.overlay.width }), [readOnly, target?.kind, target?.name, layout.overlay.width]);
+  const help = useMemo(() => helpLines({ readOnly, role, selection: target, width: layout.overlay.width }), [readOnly, role, target?.kind, target?.name, layout.overlay.width]);
   const ui = state.workflow;
   const execution = ui.screen === 'execution' ? shownExecution(ui) : undefined;
   const overlay = layout.overlay;
@@ -89,6 +92,7 @@ export function App({ source, title, now, readOnly, onConfirmed, owner }: AppPro
 
   const onCommand = (command: Command): void => {
     if (command === Command.AppQuit) exit();
+    else if (!permitted(commandSpec(command), role)) return;
     else dispatch({ type: 'command', command, view, readOnly });
   };
   useCommandInput('global', onCommand, !state.confirm && !abortAsked(ui));
@@ -146,7 +150,7 @@ export function App({ source, title, now, readOnly, onConfirmed, owner }: AppPro
       </>
     );
   }
-  const footer = footerLine({ row: selected, workflow: ui, readOnly, onTopology: !overScreen && ui.screen === 'none' }, layout.width);
+  const footer = footerLine({ row: selected, workflow: ui, readOnly, role, onTopology: !overScreen && ui.screen === 'none' }, layout.width);
   return (
     <Box flexDirection="column" width={layout.width} height={layout.height}>
       <Header model={model} title={title} width={layout.width} />

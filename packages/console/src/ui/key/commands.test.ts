@@ -141,3 +141,30 @@ describe('generated help and docs', () => {
     );
   });
 });
+
+describe('commands by role', () => {
+  const ids = (role: 'viewer' | 'operator' | 'admin' | undefined): Command[] => visibleCommands({ role }).map((entry) => entry.id);
+
+  it('offers a viewer no workflow, an operator every workflow but failover and failback, an admin all', () => {
+    const workflows = COMMANDS.filter((entry) => entry.changesCluster).map((entry) => entry.id);
+    expect(ids('viewer').filter((id) => workflows.includes(id))).toEqual([]);
+    expect(ids('operator')).toContain(Command.WorkflowMigrate);
+    expect(ids('operator')).toContain(Command.WorkflowDrain);
+    expect(ids('operator')).not.toContain(Command.WorkflowFailover);
+    expect(ids('operator')).not.toContain(Command.WorkflowFailback);
+    expect(ids('admin')).toEqual(COMMANDS.map((entry) => entry.id));
+    // Without a known identity (a plaintext lab) everything is offered; the agents decide.
+    expect(ids(undefined)).toEqual(COMMANDS.map((entry) => entry.id));
+  });
+
+  it('marks every command that changes the cluster with the role it needs', () => {
+    expect(COMMANDS.filter((entry) => entry.changesCluster && entry.needs === undefined).map((entry) => entry.id)).toEqual([]);
+    expect(COMMANDS.filter((entry) => entry.dangerous).every((entry) => entry.needs === 'admin')).toBe(true);
+  });
+
+  it('leaves what an operator may not run out of the help', () => {
+    const text = helpLines({ role: 'operator' }).map(lineText).join('\n');
+    expect(text).toContain(commandSpec(Command.WorkflowDrain).description);
+    expect(text).not.toContain(commandSpec(Command.WorkflowFailover).description);
+  });
+});

@@ -1,3 +1,5 @@
+import { roleAtLeast, type Role } from '@hvctl/common';
+
 /**
  * The console's one key table. Every key the console reads is bound here; the help
  * overlay and the key list in docs/console.md are generated from this table
@@ -74,6 +76,8 @@ export interface CommandSpec {
   readonly appliesTo?: readonly TargetKind[];
   /** A word or two for the footer's key hints (`m migrate`); commands without one are not hinted. */
   readonly hint?: string;
+  /** The least role the agents accept for what the command does (see docs/security.md); unset: any. */
+  readonly needs?: 'operator' | 'admin';
 }
 
 interface SpecFlags {
@@ -81,6 +85,7 @@ interface SpecFlags {
   readonly changesCluster?: boolean;
   readonly appliesTo?: readonly TargetKind[];
   readonly hint?: string;
+  readonly needs?: 'operator' | 'admin';
 }
 
 const spec = (id: Command, keys: readonly string[], description: string, category: Category, scope: CommandScope, flags: SpecFlags = {}): CommandSpec => ({
@@ -93,6 +98,7 @@ const spec = (id: Command, keys: readonly string[], description: string, categor
   changesCluster: (flags.changesCluster ?? false) || (flags.dangerous ?? false),
   ...(flags.appliesTo ? { appliesTo: flags.appliesTo } : {}),
   ...(flags.hint ? { hint: flags.hint } : {}),
+  ...(flags.needs ? { needs: flags.needs } : {}),
 });
 
 /** The table. Order here is the order in help and docs. */
@@ -114,35 +120,42 @@ export const COMMANDS: readonly CommandSpec[] = [
     changesCluster: true,
     hint: 'migrate',
     appliesTo: ['vm'],
+    needs: 'operator',
   }),
   spec(Command.WorkflowDrain, ['D'], 'Drain the selected node for maintenance: move its VMs away, 2 at a time (plan first)', 'Workflows', 'global', {
     changesCluster: true,
     hint: 'drain',
     appliesTo: ['node'],
+    needs: 'operator',
   }),
   spec(Command.WorkflowUndrain, ['U'], 'Undrain the selected node: health-check, resync, uncordon (plan first)', 'Workflows', 'global', {
     changesCluster: true,
     hint: 'undrain',
     appliesTo: ['node'],
+    needs: 'operator',
   }),
   spec(Command.WorkflowUndrainReturn, ['R'], 'Undrain the selected node and migrate its VMs back home (plan first)', 'Workflows', 'global', {
     changesCluster: true,
     hint: 'undrain+return',
     appliesTo: ['node'],
+    needs: 'operator',
   }),
   spec(Command.WorkflowFailover, ['F'], 'Fail over the selected lost node or site: fence it, recover its VMs on the survivors (plan first)', 'Workflows', 'global', {
     dangerous: true,
     hint: 'failover',
     appliesTo: ['node', 'site'],
+    needs: 'admin',
   }),
   spec(Command.WorkflowFailback, ['B'], 'Fail back the selected node once it returned: resync, then move its VMs home (plan first)', 'Workflows', 'global', {
     changesCluster: true,
     hint: 'failback',
     appliesTo: ['node'],
+    needs: 'admin',
   }),
-  spec(Command.WorkflowRun, ['return'], 'On the plan screen: run the plan (a dangerous one asks for the target name first)', 'Workflows', 'pane', { changesCluster: true }),
+  spec(Command.WorkflowRun, ['return'], 'On the plan screen: run the plan (a dangerous one asks for the target name first)', 'Workflows', 'pane', { changesCluster: true, needs: 'operator' }),
   spec(Command.WorkflowAbort, ['a'], 'On the execution view: abort the running workflow (asks y/N; it rolls back to a safe state)', 'Workflows', 'pane', {
     changesCluster: true,
+    needs: 'operator',
   }),
   spec(Command.WorkflowShow, ['w'], 'Reopen the execution view of the last workflow started here', 'Workflows', 'global', { hint: 'workflow' }),
   spec(Command.AppQuit, ['q', 'ctrl+c'], 'Quit the console (VMs, agents and running workflows keep running)', 'Application', 'global', { hint: 'quit' }),
@@ -158,11 +171,21 @@ export function commandSpec(command: Command): CommandSpec {
 }
 
 /**
- * Commands offered to the operator. Read-only mode hides every command that changes the
- * cluster (dangerous or not) and the whole Workflows category (nothing can be started).
+ * May the console's identity run `entry`? Without a known role (a plaintext lab, or an
+ * identity the console cannot read) every command is offered and the agents decide.
  */
-export function visibleCommands(options: { readonly readOnly?: boolean } = {}): readonly CommandSpec[] {
-  return options.readOnly ? COMMANDS.filter((entry) => !entry.changesCluster && !entry.dangerous && entry.category !== 'Workflows') : COMMANDS;
+export function permitted(entry: CommandSpec, role: Role | undefined): boolean {
+  return role === undefined || entry.needs === undefined || roleAtLeast(role, entry.needs);
+}
+
+/**
+ * Commands offered to the operator. Read-only mode hides every command that changes the
+ * cluster (dangerous or not) and the whole Workflows category (nothing can be started); a
+ * role hides what it may not run (a viewer: every workflow; an operator: failover, failback).
+ */
+export function visibleCommands(options: { readonly readOnly?: boolean; readonly role?: Role | undefined } = {}): readonly CommandSpec[] {
+  const shown = COMMANDS.filter((entry) => permitted(entry, options.role));
+  return options.readOnly ? shown.filter((entry) => !entry.changesCluster && !entry.dangerous && entry.category !== 'Workflows') : shown;
 }
 
 /** True when `command` acts on the selected row and applies to a row of `kind`. */

@@ -1,3 +1,4 @@
+import type { Role } from '@hvctl/common';
 import { fit, seg, wrapSegments, type Line } from '../../state/format.js';
 import { appliesTo, commandsByCategory, keyLabel, visibleCommands, type CommandSpec, type TargetKind } from './commands.js';
 
@@ -5,6 +6,8 @@ const KEYS_WIDTH = 18;
 
 export interface HelpOptions {
   readonly readOnly?: boolean;
+  /** The console identity's role: commands it may not run are not listed. */
+  readonly role?: Role | undefined;
   /** The selected row a workflow would act on (undefined: none, or the witness). */
   readonly selection?: { readonly kind: TargetKind; readonly name: string } | undefined;
   /** Wrap each entry to this width (the overlay's); unset, every entry is one line. */

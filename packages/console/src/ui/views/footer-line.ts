@@ -1,12 +1,15 @@
 import { clipLine, seg, type Line, type Segment } from '../../state/format.js';
 import type { Row } from '../../state/rows.js';
 import { runningExecutions, workflowCommandsFor, type WorkflowUi } from '../../state/workflow.js';
-import { Command, commandSpec, keyLabel } from '../key/commands.js';
+import type { Role } from '@hvctl/common';
+import { Command, commandSpec, keyLabel, permitted } from '../key/commands.js';
 
 export interface FooterContext {
   readonly row: Row | undefined;
   readonly workflow: WorkflowUi;
   readonly readOnly: boolean;
+  /** The console identity's role: keys for commands it may not run are not hinted. */
+  readonly role?: Role | undefined;
   /** True while the topology shows (no help, confirmation, plan screen or execution view). */
   readonly onTopology: boolean;
 }
@@ -39,7 +42,7 @@ export function footerLine(context: FooterContext, width: number): Line {
     segments.push(seg(`workflow ${last.id} `, 'muted'), seg(state, tone, true), seg(' (w shows it)  ', 'muted'));
   }
   if (context.onTopology && !context.readOnly) {
-    for (const command of workflowCommandsFor(context.row)) segments.push(...hint(command));
+    for (const command of workflowCommandsFor(context.row)) if (permitted(commandSpec(command), context.role)) segments.push(...hint(command));
   }
   segments.push(...hint(Command.ViewHelp), ...hint(Command.AppQuit));
   return clipLine({ segments }, width);

@@ -68,9 +68,11 @@ function vmCell(row: VmRow, column: VmColumn, nowMs: number): Segment {
     }
     case 'backup': {
       const backup = row.backup;
-      if (!backup || !backup.lastAtMs) return seg(fit('no backup', column.width), 'warn');
+      if (!backup || !backup.lastAtMs) return seg(fit('no backup', column.width), backup?.overdue ? 'bad' : 'warn');
       const ageSeconds = (nowMs - backup.lastAtMs) / 1000;
-      return seg(fit(`bak ${formatDuration(ageSeconds)}`, column.width), ageSeconds > 86_400 ? 'warn' : 'muted');
+      // Over its policy's maxAge: flagged; without a policy, a day old is worth a look.
+      if (backup.overdue) return seg(fit(`bak ${formatDuration(ageSeconds)}!`, column.width), 'bad');
+      return seg(fit(`bak ${formatDuration(ageSeconds)}`, column.width), !backup.policy && ageSeconds > 86_400 ? 'warn' : 'muted');
     }
     case 'priority':
       return seg(fit(`prio ${vm.priority}`, column.width), 'muted');

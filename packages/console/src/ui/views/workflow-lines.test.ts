@@ -176,6 +176,13 @@ describe('the footer line', () => {
     expect(lineText(footerLine({ ...base, row: row('node:msk-1'), readOnly: true }, 200)).trim()).toBe('? help  q quit');
   });
 
+  it('hints only what the identity may run: an operator no failover or failback, a viewer nothing', () => {
+    const base = { workflow: initialWorkflowUi, readOnly: false, onTopology: true };
+    expect(lineText(footerLine({ ...base, row: row('node:msk-1'), role: 'operator' }, 200)).trim()).toBe('D drain  U undrain  R undrain+return  ? help  q quit');
+    expect(lineText(footerLine({ ...base, row: row('node:msk-1'), role: 'viewer' }, 200)).trim()).toBe('? help  q quit');
+    expect(lineText(footerLine({ ...base, row: row('site:spb'), role: 'admin' }, 200)).trim()).toBe('F failover  ? help  q quit');
+  });
+
   it('shows the running workflow first, and cuts at the width', () => {
     const request = workflowRequest(Command.WorkflowMigrate, row('vm:vm-msk-1-1'))!;
     const opened = openPlan(initialWorkflowUi, request);
