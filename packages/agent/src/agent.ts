@@ -1,6 +1,8 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadClusterFile, type ClusterFile, type Logger } from '@hvctl/common';
+import { loadClusterFile, ProcessRunner, type ClusterFile, type Logger } from '@hvctl/common';
+import { AuditJournal } from './audit/journal.js';
+import { configuredSecrets } from './audit/secrets.js';
 import type { AgentConfig } from './config.js';
 import type { AgentContext } from './context.js';
 import { RealHostDriver } from './drivers/host/real.js';
@@ -13,8 +15,16 @@ import type { Area, DriverChange, Drivers, StateSource } from './drivers/types.j
 import { FlagStore } from './flags.js';
 import { EventHub, newEpoch } from './hub.js';
 import { RequestLedger } from './ledger.js';
+import { Monitor } from './monitor/monitor.js';
 import { NodeInfoSource } from './node-info.js';
+import { authInterceptor } from './security/interceptor.js';
+import { peerConnector } from './security/peer-client.js';
+import { loadAgentSecurity } from './security/setup.js';
 import { bindServer, createServer } from './server.js';
+import { startBackupScheduler } from './backups/setup.js';
+import { rpcMetricsInterceptor } from './metrics/interceptor.js';
+import { startMetricsServer, type MetricsServer } from './metrics/http.js';
+import { createAgentMetrics } from './metrics/registry.js';
 import { ClusterAccess } from './workflows/cluster-access.js';
 import { WorkflowEngine } from './workflows/engine.js';
 import { WorkflowJournal } from './workflows/journal.js';
@@ -30,6 +40,8 @@ export interface RunningAgent {
   /** The simulated link's port (sim mode). */
   readonly linkPort: number;
   readonly context: AgentContext;
+  /** The metrics endpoint's port (0 without `metrics:`). */
+  readonly metricsPort: number;
   /** Graceful stop: drains calls for up to `graceMs`, then closes everything. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -82,6 +94,8 @@ function areaOfChange(change: DriverChange): Area | undefined {
 
 /** Builds, binds and starts an agent from its config. */
 export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
+  // First: an agent without certificates (and without --insecure-lab) must not even start its drivers.
+  const security = await loadAgentSecurity(config, logger);
   const sim = config.sim;
   const kinds = config.drivers;
   const anySim = (Object.keys(kinds) as Area[]).some((area) => kinds[area] === 'sim');
@@ -191,19 +205,51 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     : { name: 'single', sites: [{ name: config.site, kind: 'main' }], nodes: [{ name: config.node, site: config.site, address: config.listen }] };
   const journal = new WorkflowJournal(join(config.stateDir, 'workflows'));
   const leases = new LeaseTable(join(config.stateDir, 'leases.json'));
+  // The one connector to the other agents: workflows and the cluster watcher share it.
+  const connect = peerConnector(cluster, security.identity);
   const engine = new WorkflowEngine({
     self: config.node,
-    cluster: new ClusterAccess(cluster, config.node),
+    cluster: new ClusterAccess(cluster, config.node, connect),
     journal,
     leases,
     kinds: WORKFLOW_KINDS,
     logger: logger.child({ area: 'workflow' }),
     announce: (level, message) => hub.log({ level, area: 'workflow', message }),
   });
-  const agentServer = createServer({ ctx: context, ...(world ? { faults: world } : {}), workflows: { engine, leases, journal } });
+  // Opened before the server: interrupted calls of the last run are closed before any new one.
+  const audit = await AuditJournal.open({ dir: join(config.stateDir, 'audit'), node: config.node, logger: logger.child({ area: 'audit' }), secrets: await configuredSecrets(config, logger) });
+  const monitor = config.monitor?.enabled
+    ? new Monitor({
+        self: config.node,
+        cluster,
+        connect,
+        config: config.monitor,
+        dir: join(config.stateDir, 'monitor'),
+        runner: new ProcessRunner({ logger: logger.child({ area: 'exec' }) }),
+        announce: (level, message) => hub.log({ level, area: 'alert', message }),
+        logger: logger.child({ area: 'monitor' }),
+      })
+    : undefined;
+  // Prometheus metrics in a registry of this agent's own, read from the hub at scrape time.
+  const metrics = config.metrics
+    ? createAgentMetrics({
+        node: config.node,
+        site: config.site,
+        state: () => hub.state(),
+        workflows: async () => (await engine.list()).filter((workflow) => workflow.coordinator === config.node),
+      })
+    : undefined;
+  const agentServer = createServer({ ...(metrics ? { rpcMetrics: rpcMetricsInterceptor(metrics.countRpc) } : {}), ctx: context, ...(world ? { faults: world } : {}), ...(monitor ? { monitor } : {}), workflows: { engine, leases, journal }, audit,
+    auth: authInterceptor({
+      authenticator: security.authenticator,
+      lookup: async (id) => (await engine.list()).find((workflow) => workflow.id === id)?.spec?.kind ?? undefined,
+      logger: logger.child({ area: 'auth' }),
+      onDenied: (caller, method, reason) => void audit.denied(caller, method, 'PERMISSION_DENIED', reason),
+    }),
+  });
   let port: number;
   try {
-    port = await bindServer(agentServer.server, config.listen);
+    port = await bindServer(agentServer.server, config.listen, security.serverCredentials);
   } catch (error) {
     await world?.stop();
     for (const unwatch of unwatches) unwatch();
@@ -213,14 +259,38 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   agentServer.updateHealth();
   // Resume after binding: the steps of a resumed workflow may call this very agent.
   await engine.start();
-  logger.info({ port, linkPort, node: config.node, drivers: kinds }, anyRealTool ? 'agent started' : 'agent started (simulated drivers)');
+  await monitor?.start();
+  let metricsServer: MetricsServer | undefined;
+  if (metrics && config.metrics) {
+    try {
+      metricsServer = await startMetricsServer(config.metrics.listen, metrics.registry, logger.child({ area: 'metrics' }));
+    } catch (error) {
+      logger.error({ err: error, listen: config.metrics.listen }, 'cannot bind the metrics endpoint; the agent runs without it');
+      hub.log({ level: 'error', area: 'metrics', message: `metrics endpoint ${config.metrics.listen} not started: ${(error as Error).message}` });
+    }
+  }
+  // The backup site's agent runs the cluster's one backup scheduler.
+  const scheduler = await startBackupScheduler({
+    self: config.node,
+    clusterPath: config.cluster,
+    cluster,
+    access: new ClusterAccess(cluster, config.node, connect),
+    backup: drivers.backup,
+    logger: logger.child({ area: 'backup-scheduler' }),
+    announce: (level, message) => hub.log({ level, area: 'backup', message }),
+  });
+  logger.info({ port, linkPort, node: config.node, drivers: kinds, security: security.mode }, anyRealTool ? 'agent started' : 'agent started (simulated drivers)');
 
   return {
     port,
     linkPort,
+    metricsPort: metricsServer?.port ?? 0,
     context,
     stop: async (graceMs = 2000) => {
       engine.stop();
+      await monitor?.stop();
+      scheduler?.stop();
+      await metricsServer?.close();
       clearInterval(factsTimer);
       for (const unwatch of unwatches) unwatch();
       await new Promise<void>((resolve) => {

@@ -4,7 +4,10 @@ import { parse } from 'yaml';
 import { HvctlError, invalidArgument, validateAddress, validateNodeName } from '@hvctl/common';
 import { parseRealConfig, requireRealSettings, type RealConfig } from './drivers/real/config.js';
 import type { SimPeer } from './drivers/sim/simnet.js';
+import { parseMetricsConfig, type MetricsConfig } from './metrics/config.js';
+import { parseMonitorConfig, type MonitorConfig } from './monitor/config.js';
 import type { SimTiming } from './drivers/sim/timing.js';
+import { parseTlsSection, type AgentTlsConfig } from './security/tls-config.js';
 
 /** The agent's default config file. */
 export const DEFAULT_CONFIG_PATH = '/etc/hvctl/agent.yaml';
@@ -30,6 +33,14 @@ export interface AgentConfig {
   readonly real?: RealConfig;
   /** Simulation settings; required when any driver is "sim". */
   readonly sim?: SimConfig;
+  /** The cluster watcher: availability journal, SLA reports, alerts (docs/sla.md). Normally on the backup site only. */
+  readonly monitor?: MonitorConfig;
+  /** The Prometheus endpoint (docs/metrics.md); absent: no endpoint. */
+  readonly metrics?: MetricsConfig;
+  /** Mutual TLS (docs/security.md). Without it the agent refuses to start unless insecureLab. */
+  readonly tls?: AgentTlsConfig;
+  /** Set only by `hvctl-agent --insecure-lab`, never from the file: plaintext, every caller an anonymous admin. */
+  readonly insecureLab?: boolean;
 }
 
 export interface SimConfig {
@@ -78,6 +89,9 @@ export function parseAgentConfig(raw: unknown, path: string): AgentConfig {
   const log = (doc['log'] ?? {}) as Record<string, unknown>;
   const failHere = (message: string): never => fail(path, message);
   const real = parseRealConfig(doc, abs, failHere);
+  const tls = parseTlsSection(doc['tls'], abs, failHere);
+  const monitor = parseMonitorConfig(doc['monitor'], failHere);
+  const metrics = parseMetricsConfig(doc['metrics'], failHere);
   const config: AgentConfig = {
     node,
     site,
@@ -94,6 +108,9 @@ export function parseAgentConfig(raw: unknown, path: string): AgentConfig {
       host: driverKind(path, 'host', drivers['host']),
     },
     real,
+    ...(tls ? { tls } : {}),
+    ...(monitor ? { monitor } : {}),
+    ...(metrics ? { metrics } : {}),
   };
   requireRealSettings(real, { backup: config.drivers.backup === 'real' }, failHere);
   if (!(config.heartbeatMs >= 100 && config.heartbeatMs <= 60_000)) fail(path, 'heartbeatMs must be between 100 and 60000');

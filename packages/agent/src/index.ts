@@ -7,3 +7,6 @@ export { seedPairedVm, type PairedVm } from './drivers/sim/seed.js';
 export type { SimTiming } from './drivers/sim/timing.js';
 export { DEFAULT_TIMING } from './drivers/sim/timing.js';
 export { AGENT_VERSION } from './version.js';
+export { renderBirdFragment, DEFAULT_FRAGMENT_OPTIONS, type AnnouncementRecord, type BirdFragmentOptions } from './drivers/real/routing/bird-config.js';
+export { parseIpRoutes, type KernelRoute } from './drivers/real/routing/parse-ip-route.js';
+export { parseBirdProtocols, type BirdProtocol } from './drivers/real/routing/parse-bird.js';

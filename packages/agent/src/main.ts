@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { HvctlError, createLogger, validateAddress } from '@hvctl/common';
 import { startAgent } from './agent.js';
 import { DEFAULT_CONFIG_PATH, loadAgentConfig } from './config.js';
+import { INSECURE_WARNING } from './security/setup.js';
 import { formatDoctorReport, runDoctor } from './doctor/doctor.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -12,23 +13,33 @@ const program = new Command('hvctl-agent')
   .enablePositionalOptions()
   .option('-c, --config <file>', 'agent config file', DEFAULT_CONFIG_PATH)
   .option('-l, --listen <host:port>', 'override the gRPC listen address from the config')
+  .option('--insecure-lab', 'serve PLAINTEXT without authentication (lab on loopback only); without it the agent needs a tls: section')
   .addHelpText(
     'after',
     `
 Examples:
   hvctl-agent --config /etc/hvctl/agent.yaml
-  hvctl-agent --config ./lab/msk-1/agent.yaml --listen 127.0.0.1:7401
+  hvctl-agent --config ./lab/msk-1/agent.yaml --listen 127.0.0.1:7401 --insecure-lab
+
+Security: the agent serves mutual TLS with the cluster CA from the config's tls: section
+(hvctl certs init / issue, see docs/security.md). Without it, it refuses to start (exit 2)
+unless --insecure-lab is given.
 
 Stop it with SIGTERM or Ctrl-C: in-flight calls get 2 s to finish.`,
   )
-  .action(async (options: { config: string; listen?: string }) => {
+  .action(async (options: { config: string; listen?: string; insecureLab?: boolean }) => {
     const loaded = await loadAgentConfig(options.config);
-    const config = options.listen ? { ...loaded, listen: validateAddress(options.listen, '--listen') } : loaded;
+    const config = {
+      ...loaded,
+      ...(options.listen ? { listen: validateAddress(options.listen, '--listen') } : {}),
+      ...(options.insecureLab ? { insecureLab: true } : {}),
+    };
+    if (config.insecureLab && !config.tls) console.error(INSECURE_WARNING);
     const logger = createLogger({ name: 'hvctl-agent', level: config.log.level, ...(config.log.file ? { file: config.log.file } : {}), bindings: { node: config.node } });
     const agent = await startAgent(config, logger);
     const kinds = Object.entries(config.drivers).map(([area, kind]) => `${area}=${kind}`).join(' ');
     const allSim = Object.values(config.drivers).every((kind) => kind === 'sim');
-    console.error(`hvctl-agent ${config.node} (${config.site}) listening on ${config.listen.replace(/:\d+$/, `:${agent.port}`)} [${allSim ? 'simulated drivers: lab' : `drivers: ${kinds}`}]`);
+    console.error(`hvctl-agent ${config.node} (${config.site}) listening on ${config.listen.replace(/:\d+$/, `:${agent.port}`)} (${config.tls ? 'mutual TLS' : 'PLAINTEXT, insecure lab'}) [${allSim ? 'simulated drivers: lab' : `drivers: ${kinds}`}]`);
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;

@@ -2,8 +2,13 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatusMap } from 'grpc-health-check';
 import { HVCTL_V1_SERVICES, LAB_FAULTS_SERVICE, loadProtos } from '@hvctl/proto';
+import { auditedService } from './audit/wrap.js';
+import type { AuditJournal } from './audit/journal.js';
 import type { AgentContext } from './context.js';
 import type { Area } from './drivers/types.js';
+import { auditService } from './services/audit.js';
+import { availabilityService } from './services/availability.js';
+import type { Monitor } from './monitor/monitor.js';
 import { backupService } from './services/backup.js';
 import { drbdService } from './services/drbd.js';
 import { eventsService } from './services/events.js';
@@ -23,6 +28,14 @@ export interface ServerDeps {
   readonly faults?: FaultTarget;
   /** The workflow engine, its leases and journal. */
   readonly workflows: { readonly engine: WorkflowEngine; readonly leases: LeaseTable; readonly journal: WorkflowJournal };
+  /** The audit journal every mutating call is recorded in (audit/journal.ts). */
+  readonly audit: AuditJournal;
+  /** Authentication and authorisation of every call, health and reflection included (security/interceptor.ts). Required: no server without it. */
+  readonly auth: grpc.ServerInterceptor;
+  /** The cluster watcher, on the agent whose config enables `monitor:` (AvailabilityService refuses elsewhere). */
+  readonly monitor?: Monitor;
+  /** Counts every call by method and status for the metrics endpoint (metrics/interceptor.ts); absent without `metrics:`. */
+  readonly rpcMetrics?: grpc.ServerInterceptor;
 }
 
 export interface AgentServer {
@@ -38,6 +51,8 @@ const SERVICE_AREA: Record<(typeof HVCTL_V1_SERVICES)[number], Area | undefined>
   'hvctl.v1.EventsService': undefined,
   'hvctl.v1.WorkflowsService': undefined,
   'hvctl.v1.LeasesService': undefined,
+  'hvctl.v1.AuditService': undefined,
+  'hvctl.v1.AvailabilityService': undefined,
   'hvctl.v1.DrbdService': 'drbd',
   'hvctl.v1.KvmService': 'kvm',
   'hvctl.v1.RoutingService': 'routing',
@@ -59,23 +74,28 @@ export const SERVER_OPTIONS: grpc.ServerOptions = {
 export function createServer(deps: ServerDeps): AgentServer {
   const { ctx } = deps;
   const { v1, labV1, definition } = loadProtos();
-  const server = new grpc.Server(SERVER_OPTIONS);
-  server.addService(v1.NodeService.service, nodeService(ctx));
-  server.addService(v1.DrbdService.service, drbdService(ctx));
-  server.addService(v1.KvmService.service, kvmService(ctx));
-  server.addService(v1.RoutingService.service, routingService(ctx));
-  server.addService(v1.BackupService.service, backupService(ctx));
-  server.addService(v1.EventsService.service, eventsService(ctx));
+  const server = new grpc.Server({ ...SERVER_OPTIONS, interceptors: [...(deps.rpcMetrics ? [deps.rpcMetrics] : []), deps.auth] });
+  // Every service goes through the audit journal: mutating calls are recorded before they act.
+  const addService = (service: grpc.ServiceDefinition, handlers: grpc.UntypedServiceImplementation): void =>
+    server.addService(service, auditedService(deps.audit, ctx.logger, service, handlers));
+  addService(v1.NodeService.service, nodeService(ctx));
+  addService(v1.DrbdService.service, drbdService(ctx));
+  addService(v1.KvmService.service, kvmService(ctx));
+  addService(v1.RoutingService.service, routingService(ctx));
+  addService(v1.BackupService.service, backupService(ctx));
+  addService(v1.EventsService.service, eventsService(ctx));
   const { engine, leases, journal } = deps.workflows;
-  server.addService(v1.WorkflowsService.service, workflowsService(ctx.logger, engine, ctx.ledger));
-  server.addService(
+  addService(v1.WorkflowsService.service, workflowsService(ctx.logger, engine, ctx.ledger));
+  addService(
     v1.LeasesService.service,
     leasesService(ctx.logger, leases, async (message, who) => {
       ctx.hub.log({ level: 'warn', area: 'workflow', message });
       await journal.appendOperator({ timeUnixMs: Date.now(), event: 'lease-broken', who, detail: message });
     }),
   );
-  if (deps.faults) server.addService(labV1.FaultsService.service, faultsService(ctx.logger, deps.faults));
+  if (deps.faults) addService(labV1.FaultsService.service, faultsService(ctx.logger, deps.faults));
+  addService(v1.AuditService.service, auditService(ctx.logger, deps.audit, ctx.identity.name));
+  addService(v1.AvailabilityService.service, availabilityService(ctx.logger, ctx.identity.name, deps.monitor));
 
   const initial: ServingStatusMap = { '': 'NOT_SERVING' };
   for (const service of HVCTL_V1_SERVICES) initial[service] = 'NOT_SERVING';

@@ -1,6 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import {
   loadProtos,
+  type AuditServiceClient,
+  type AvailabilityServiceClient,
   type BackupServiceClient,
   type DrbdServiceClient,
   type EventsServiceClient,
@@ -37,6 +39,10 @@ export interface AgentClient {
   readonly events: EventsServiceClient;
   readonly workflows: WorkflowsServiceClient;
   readonly leases: LeasesServiceClient;
+  /** The agent's audit journal (read and verify). */
+  readonly audit: AuditServiceClient;
+  /** The watcher's availability journal, SLA reports and alerts (backup-site agent). */
+  readonly availability: AvailabilityServiceClient;
   /** Lab fault injection; only simulated agents serve it. */
   readonly faults: FaultsServiceClient;
   close(): void;
@@ -66,6 +72,8 @@ export function createAgentClient(address: string, options: AgentClientOptions =
     events: new v1.EventsService(address, credentials, shared),
     workflows: new v1.WorkflowsService(address, credentials, shared),
     leases: new v1.LeasesService(address, credentials, shared),
+    audit: new v1.AuditService(address, credentials, shared),
+    availability: new v1.AvailabilityService(address, credentials, shared),
     faults: new labV1.FaultsService(address, credentials, shared),
     close: () => node.close(),
   };

@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { formatBackupsSection, parseBackupsSection, type BackupsSection } from './backup-policy.js';
 import { HvctlError, invalidArgument } from './errors.js';
 import { validateAddress, validateNodeName, validatePrefix } from './validation.js';
 
@@ -25,6 +27,39 @@ export interface ClusterFile {
   readonly nodes: readonly ClusterNode[];
   /** The provider's public block announced by BGP from the main sites. */
   readonly publicBlock?: string;
+  /** Backup policies (schedules, retention), run by the backup site's agent; see docs/backups.md. */
+  readonly backups?: BackupsSection;
+  /** How the console proves who it is (docs/security.md); absent: plaintext, lab agents with --insecure-lab only. */
+  readonly tls?: ClusterTls;
+}
+
+/** The console's TLS identity: the cluster CA plus a certificate and key, or a token file. Paths are relative to the cluster file. */
+export interface ClusterTls {
+  readonly ca: string;
+  readonly cert?: string;
+  readonly key?: string;
+  /** A file holding a bearer token (instead of cert and key). */
+  readonly token?: string;
+}
+
+function parseTls(raw: unknown, path: string): ClusterTls | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw !== 'object') fail(path, '`tls:` must be a mapping with ca and cert+key, or ca and token');
+  const tls = raw as Record<string, unknown>;
+  const base = path.startsWith('<') ? process.cwd() : dirname(resolve(path));
+  const file = (key: string): string | undefined => {
+    const value = tls[key];
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string' || !value) fail(path, `tls.${key} must be a file path`);
+    return isAbsolute(value) ? value : resolve(base, value);
+  };
+  const ca = file('ca');
+  const cert = file('cert');
+  const key = file('key');
+  const token = file('token');
+  if (!ca) fail(path, 'tls.ca (the cluster CA certificate) is required');
+  if (!token && !(cert && key)) fail(path, 'tls needs cert and key, or token');
+  return { ca, ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(token ? { token } : {}) };
 }
 
 function fail(path: string, message: string): never {
@@ -68,7 +103,16 @@ export function parseClusterFile(raw: unknown, path = '<cluster file>'): Cluster
     return node_;
   });
   const publicBlock = typeof doc['publicBlock'] === 'string' ? validatePrefix(doc['publicBlock'], 'publicBlock') : undefined;
-  return { name, sites, nodes, ...(publicBlock ? { publicBlock } : {}) };
+  let backups: BackupsSection | undefined;
+  if (doc['backups'] !== undefined) {
+    try {
+      backups = parseBackupsSection(doc['backups']);
+    } catch (error) {
+      fail(path, (error as HvctlError).message);
+    }
+  }
+  const tls = parseTls(doc['tls'], path);
+  return { name, sites, nodes, ...(publicBlock ? { publicBlock } : {}), ...(backups ? { backups } : {}), ...(tls ? { tls } : {}) };
 }
 
 /** Reads and validates a cluster file. */
@@ -92,7 +136,7 @@ export async function loadClusterFile(path: string): Promise<ClusterFile> {
 
 /** Serialises a cluster file. */
 export function formatClusterFile(cluster: ClusterFile): string {
-  return stringify(cluster);
+  return stringify(cluster.backups ? { ...cluster, backups: formatBackupsSection(cluster.backups) } : cluster);
 }
 
 /** The site of a node, or undefined when the node is not a member. */

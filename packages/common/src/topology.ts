@@ -1,6 +1,8 @@
 import type { Domain__Output, PeerConnection__Output, Resource__Output } from '@hvctl/proto';
 import type { ClusterSnapshot, NodeConnection } from './cluster-model.js';
+import { policyFor } from './backup-policy.js';
 import type { SiteKind } from './cluster-file.js';
+import { estimateRpo, type RpoEstimate } from './rpo.js';
 
 /** A VM's run state in the topology (libvirt's word, lowercase). */
 export type VmState = 'running' | 'paused' | 'shutdown' | 'shut off' | 'crashed' | 'unknown';
@@ -65,6 +67,10 @@ export interface TopologyReplica {
   /** Resync progress (0-100) while syncing, else 0. */
   readonly syncPercent: number;
   readonly outOfSyncBytes: number;
+  /** DRBD's estimate of the seconds a running resync still needs (0 when not syncing). */
+  readonly syncEtaSeconds: number;
+  /** Unix ms when the connection to the diskful peer last changed state (0 if unknown). */
+  readonly connectionChangedUnixMs: number;
   /** True when the node is unreachable and this entry was derived from its peers' view. */
   readonly derived: boolean;
 }
@@ -77,6 +83,8 @@ export interface TopologyResource {
   readonly primaries: readonly string[];
   /** True when a diskful replica is not UpToDate or not connected. */
   readonly degraded: boolean;
+  /** The data at risk now as an estimated RPO in seconds, against the target (rpo.ts). */
+  readonly rpo: RpoEstimate;
 }
 
 export interface TopologyAnnouncement {
@@ -92,6 +100,12 @@ export interface TopologyBackup {
   /** Unix ms of the newest snapshot (0 if none). */
   readonly lastAtMs: number;
   readonly lastSizeBytes: number;
+  /** The backup policy covering the VM (cluster file `backups:`), or "" when none. */
+  readonly policy: string;
+  /** How old the newest backup may be under that policy, in seconds (0 without a policy). */
+  readonly maxAgeSeconds: number;
+  /** True when a policy covers the VM and its newest backup is older than it allows (or it has none). */
+  readonly overdue: boolean;
 }
 
 export interface TopologyHealth {
@@ -148,6 +162,8 @@ function replicaFromOwnView(node: string, resource: Resource__Output): TopologyR
     allowTwoPrimaries: resource.allowTwoPrimaries,
     syncPercent: peer?.syncPercent ?? 0,
     outOfSyncBytes: Number(peer?.outOfSyncBytes ?? 0),
+    syncEtaSeconds: peer?.syncEtaSeconds ?? 0,
+    connectionChangedUnixMs: Number(peer?.connectionChangedUnixMs ?? 0),
     derived: false,
   };
 }
@@ -165,11 +181,14 @@ function replicaFromPeerView(node: string, peer: PeerConnection__Output): Topolo
     allowTwoPrimaries: false,
     syncPercent: 0,
     outOfSyncBytes: 0,
+    syncEtaSeconds: 0,
+    connectionChangedUnixMs: 0,
     derived: true,
   };
 }
 
-function nodeEntry(connection: NodeConnection, nowMs: number): TopologyNode {
+/** One node's entry in the topology (its flags, load, capabilities, reachability). */
+export function nodeEntry(connection: NodeConnection, nowMs: number): TopologyNode {
   const info = connection.state?.node;
   const flags = info?.flags;
   const capabilities = info?.capabilities ?? [];
@@ -193,9 +212,10 @@ function nodeEntry(connection: NodeConnection, nowMs: number): TopologyNode {
 /**
  * Merges every node's view into one topology. Reachable nodes speak for themselves;
  * an unreachable node's replicas are derived from what its peers see (role Unknown,
- * disk DUnknown), and its VMs and announcements from its last report, marked stale.
+ * disk DUnknown), and its VMs and announcements from its last report, marked stale. A field
+ * that depends on `nowMs` must also be refreshed in topology-memo.ts (the console reuses the rest).
  */
-export function buildTopology(snapshot: ClusterSnapshot, nowMs: number = Date.now()): Topology {
+export function buildTopology(snapshot: ClusterSnapshot, nowMs: number = Date.now(), options: { readonly rpoTargetSeconds?: number } = {}): Topology {
   const { cluster } = snapshot;
   const nodes = snapshot.nodes.map((connection) => nodeEntry(connection, nowMs));
 
@@ -244,6 +264,7 @@ export function buildTopology(snapshot: ClusterSnapshot, nowMs: number = Date.no
         replicas: list,
         primaries: list.filter((replica) => replica.role === 'Primary').map((replica) => replica.node),
         degraded: diskful.length < 2 || diskful.some((replica) => replica.disk !== 'UpToDate' || !replica.peerReachable),
+        rpo: estimateRpo(list, { nowMs, ...(options.rpoTargetSeconds === undefined ? {} : { targetSeconds: options.rpoTargetSeconds }) }),
       };
     });
 
@@ -330,9 +351,17 @@ export function buildTopology(snapshot: ClusterSnapshot, nowMs: number = Date.no
       backupsByVm.set(snap.vm, entry);
     }
   }
+  // A VM under a policy is listed even without any backup: that is the most overdue of all.
+  if (cluster.backups) {
+    for (const vm of vms) if (policyFor(cluster.backups, vm.name) && !backupsByVm.has(vm.name)) backupsByVm.set(vm.name, { count: 0, lastAtMs: 0, lastSizeBytes: 0, ids: new Set() });
+  }
   const backups: TopologyBackup[] = [...backupsByVm.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([vm, entry]) => ({ vm, snapshots: entry.count, lastAtMs: entry.lastAtMs, lastSizeBytes: entry.lastSizeBytes }));
+    .map(([vm, entry]) => {
+      const policy = policyFor(cluster.backups, vm);
+      const overdue = policy !== undefined && (entry.lastAtMs === 0 || nowMs - entry.lastAtMs > policy.maxAgeSeconds * 1000);
+      return { vm, snapshots: entry.count, lastAtMs: entry.lastAtMs, lastSizeBytes: entry.lastSizeBytes, policy: policy?.name ?? '', maxAgeSeconds: policy?.maxAgeSeconds ?? 0, overdue };
+    });
 
   const sites: TopologySite[] = cluster.sites.map((site) => ({
     name: site.name,

@@ -33,14 +33,19 @@ export function validateResourceName(value: string, field = 'name'): string {
   return value;
 }
 
+/** C0/C1 control characters (NUL, newlines, escapes) and Unicode line/paragraph separators. */
+function isControl(char: string): boolean {
+  const code = char.codePointAt(0) ?? 0;
+  return code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0x2028 || code === 0x2029;
+}
+
 /**
  * Free text an operator types (a cordon or lease-break reason): printable, one line, at
  * most `max` characters. It is shown and logged, never handed to a tool.
  */
 export function validateText(value: string, field: string, max = 200): string {
   if (value.length > max) throw invalidArgument(`${field} is ${value.length} characters long; at most ${max} are allowed`);
-  // C0/C1 control characters (NUL, newlines, escapes) and Unicode line/paragraph separators.
-  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value)) {
+  if ([...value].some(isControl)) {
     throw invalidArgument(`${field} ${describeValue(value)} contains control characters (newlines, NUL or escapes); use one line of printable text`);
   }
   return value;

@@ -1,9 +1,14 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { join } from 'node:path';
-import { ClusterModel, HvctlError, createAgentClient, createLogger, loadClusterFile } from '@hvctl/common';
+import { ClusterModel, HvctlError, clusterConnector, clusterIdentity, createLogger, loadClusterFile } from '@hvctl/common';
+import { auditCommand } from './cli/audit-command.js';
 import { loadCluster } from './cli/cluster.js';
+import { certsCommand } from './cli/certs-command.js';
+import { backupCommands } from './cli/backup-command.js';
 import { checkCommand } from './cli/check.js';
+import { applyIdentityOptions, type IdentityOptions } from './cli/identity-options.js';
 import { labCommand } from './cli/lab-command.js';
+import { slaCommand } from './cli/sla-command.js';
 import { workflowCommands } from './cli/workflow-command.js';
 import { fetchTopology, formatStatus } from './cli/status.js';
 import { labDir } from './lab/state.js';
@@ -19,9 +24,9 @@ async function openConsole(clusterFile: string): Promise<void> {
   const cluster = await loadClusterFile(clusterFile);
   // Ink owns stdout: the console logs to a file.
   const logger = createLogger({ name: 'hvctl-console', file: join(labDir(), '..', 'console.log') });
-  const model = new ClusterModel({ cluster, connect: (address) => createAgentClient(address), logger });
+  const model = new ClusterModel({ cluster, connect: clusterConnector(cluster), logger });
   model.start();
-  const instance = renderConsole(model, { title: cluster.name });
+  const instance = renderConsole(model, { title: cluster.name, role: clusterIdentity(cluster)?.role });
   try {
     await instance.waitUntilExit();
   } finally {
@@ -40,6 +45,11 @@ const program = new Command('hvctl')
   .description('hvctl: watch and operate KVM hypervisors with DRBD across sites. Without a command, opens the live console.')
   .version(CONSOLE_VERSION)
   .option('--cluster <file>', 'cluster file (default: $HVCTL_CLUSTER, else the running lab)')
+  .option('--ca <file>', 'cluster CA certificate (overrides the cluster file\'s tls.ca; $HVCTL_CA)')
+  .option('--cert <file>', 'your client certificate (tls.cert; $HVCTL_CERT)')
+  .option('--key <file>', 'its private key (tls.key; $HVCTL_KEY)')
+  .option('--token <token>', 'a bearer token instead of a certificate ($HVCTL_TOKEN)')
+  .hook('preAction', (command) => applyIdentityOptions(command.opts<IdentityOptions>()))
   .addHelpText(
     'after',
     `
@@ -69,7 +79,11 @@ program
 
 program.addCommand(labCommand(openConsole));
 for (const command of workflowCommands()) program.addCommand(command);
+for (const command of backupCommands()) program.addCommand(command);
 program.addCommand(checkCommand());
+program.addCommand(certsCommand());
+program.addCommand(auditCommand());
+program.addCommand(slaCommand());
 
 /**
  * Leaves once stdout and stderr are flushed (a pipe such as `| jq` is written

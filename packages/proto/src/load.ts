@@ -3,6 +3,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import rawOptions from './loader-options.json' with { type: 'json' };
+import type { ProtoGrpcType as AuditProto } from './generated/audit.js';
 import type { ProtoGrpcType as BackupProto } from './generated/backup.js';
 import type { ProtoGrpcType as DrbdProto } from './generated/drbd.js';
 import type { ProtoGrpcType as EventsProto } from './generated/events.js';
@@ -10,6 +11,7 @@ import type { ProtoGrpcType as FaultsProto } from './generated/faults.js';
 import type { ProtoGrpcType as KvmProto } from './generated/kvm.js';
 import type { ProtoGrpcType as NodeProto } from './generated/node.js';
 import type { ProtoGrpcType as RoutingProto } from './generated/routing.js';
+import type { ProtoGrpcType as SlaProto } from './generated/sla.js';
 import type { ProtoGrpcType as WorkflowsProto } from './generated/workflows.js';
 
 /** Directory holding the .proto tree (`hvctl/v1/*.proto`, `hvctl/lab/v1/*.proto`). */
@@ -24,6 +26,8 @@ export const HVCTL_V1_FILES = [
   'hvctl/v1/backup.proto',
   'hvctl/v1/events.proto',
   'hvctl/v1/workflows.proto',
+  'hvctl/v1/sla.proto',
+  'hvctl/v1/audit.proto',
 ] as const;
 
 /** The lab-only fault injection API, served by simulated agents only. */
@@ -43,7 +47,7 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 };
 
 /** Every hvctl.v1 service and message, typed. */
-export type HvctlV1 = (NodeProto & DrbdProto & KvmProto & RoutingProto & BackupProto & EventsProto & WorkflowsProto)['hvctl']['v1'];
+export type HvctlV1 = (NodeProto & DrbdProto & KvmProto & RoutingProto & BackupProto & EventsProto & WorkflowsProto & SlaProto & AuditProto)['hvctl']['v1'];
 /** The hvctl.lab.v1 package, typed. */
 export type HvctlLabV1 = FaultsProto['hvctl']['lab']['v1'];
 
@@ -57,6 +61,8 @@ export const HVCTL_V1_SERVICES = [
   'hvctl.v1.EventsService',
   'hvctl.v1.WorkflowsService',
   'hvctl.v1.LeasesService',
+  'hvctl.v1.AvailabilityService',
+  'hvctl.v1.AuditService',
 ] as const;
 
 /** Fully-qualified name of the lab fault service. */

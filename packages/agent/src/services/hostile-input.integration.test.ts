@@ -183,7 +183,7 @@ describe('hostile input against every RPC of an agent with real drivers', () => 
       },
       join(box.dir, 'agent.yaml'),
     );
-    agent = await startAgent(config, silentLogger());
+    agent = await startAgent({ ...config, insecureLab: true }, silentLogger());
     client = createAgentClient(`127.0.0.1:${agent.port}`);
   });
   afterAll(async () => {

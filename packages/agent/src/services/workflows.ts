@@ -3,6 +3,7 @@ import { invalidArgument, toServiceError, validateOwner, validateRequestId, type
 import type { ServiceError } from '@grpc/grpc-js';
 import type { RequestLedger } from '../ledger.js';
 import type { WorkflowEngine } from '../workflows/engine.js';
+import { callerOf, type CallerSource } from '../security/caller.js';
 import { unary } from './handler.js';
 
 const WORKFLOW_ID = /^wf-[a-z0-9-]{1,60}$/;
@@ -12,12 +13,18 @@ function checkId(id: string): string {
   return id;
 }
 
-function checkOwner(owner: string): string {
-  return validateOwner(owner) || 'unknown';
+/**
+ * Who runs or stops a workflow: the authenticated caller's name (a certificate or token
+ * cannot claim someone else); only without authentication (--insecure-lab) what the client says.
+ */
+function ownerOf(call: CallerSource, claimed: string): string {
+  const caller = callerOf(call);
+  if (caller.via !== 'insecure') return caller.name;
+  return validateOwner(claimed) || 'unknown';
 }
 
 function checkSpec(spec: WorkflowSpec__Output | null): WorkflowSpec__Output {
-  if (!spec?.kind) throw invalidArgument('spec is required: one of migrate, drain, undrain, failover, failback');
+  if (!spec?.kind) throw invalidArgument('spec is required: one of migrate, drain, undrain, failover, failback, backup');
   return spec;
 }
 
@@ -25,9 +32,9 @@ function checkSpec(spec: WorkflowSpec__Output | null): WorkflowSpec__Output {
 export function workflowsService(logger: Logger, engine: WorkflowEngine, ledger: RequestLedger): WorkflowsServiceHandlers {
   return {
     Plan: unary(logger, 'Plan', async (request) => ({ plan: await engine.plan(checkSpec(request.spec)) })),
-    Submit: unary(logger, 'Submit', (request) => {
+    Submit: unary(logger, 'Submit', (request, call) => {
       const spec = checkSpec(request.spec);
-      const owner = checkOwner(request.owner);
+      const owner = ownerOf(call, request.owner);
       return ledger.once('Submit', validateRequestId(request.requestId), async () => ({ workflow: await engine.submit(spec, owner) }));
     }),
     WatchWorkflow: (call) => {
@@ -53,8 +60,8 @@ export function workflowsService(logger: Logger, engine: WorkflowEngine, ledger:
       }
     },
     ListWorkflows: unary(logger, 'ListWorkflows', async () => ({ workflows: await engine.list() })),
-    Abort: unary(logger, 'Abort', async (request) => ({ workflow: await engine.abort(checkId(request.id), checkOwner(request.owner)) })),
-    Resume: unary(logger, 'Resume', async (request) => ({ workflow: await engine.resume(checkId(request.id), checkOwner(request.owner)) })),
+    Abort: unary(logger, 'Abort', async (request, call) => ({ workflow: await engine.abort(checkId(request.id), ownerOf(call, request.owner)) })),
+    Resume: unary(logger, 'Resume', async (request, call) => ({ workflow: await engine.resume(checkId(request.id), ownerOf(call, request.owner)) })),
     Record: unary(logger, 'Record', async (request) => {
       if (!request.workflow || !WORKFLOW_ID.test(request.workflow.id)) throw invalidArgument('record needs a workflow with a valid id');
       await engine.record(request.workflow);

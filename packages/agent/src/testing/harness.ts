@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { GetInfoResponse__Output, ListResourcesResponse__Output } from '@hvctl/proto';
-import { createAgentClient, formatClusterFile, silentLogger, unary, deadline, type AgentClient, type ClusterFile } from '@hvctl/common';
+import { createAgentClient, formatClusterFile, silentLogger, unary, deadline, type AgentClient, type BackupsSection, type ClusterFile } from '@hvctl/common';
 import { freePorts, makeTempDir, removeTempDir, waitFor } from '@hvctl/common/testing';
 import { startAgent, type RunningAgent } from '../agent.js';
 import type { AgentConfig } from '../config.js';
@@ -129,6 +129,10 @@ export interface LabOptions {
   readonly clusterFile?: boolean;
   /** The public block recorded in the cluster file (with `clusterFile`). */
   readonly publicBlock?: string;
+  /** Backup policies recorded in the cluster file (with `clusterFile`). */
+  readonly backups?: BackupsSection;
+  /** Give every agent a metrics endpoint on a free loopback port (RunningAgent.metricsPort). */
+  readonly metrics?: boolean;
 }
 
 /** One agent of a lab. */
@@ -179,6 +183,7 @@ export class Lab {
       const cluster: ClusterFile = {
         name: 'test-lab',
         ...(options.publicBlock ? { publicBlock: options.publicBlock } : {}),
+        ...(options.backups ? { backups: options.backups } : {}),
         sites: [...sites].map(([name, kind]) => ({ name, kind })),
         nodes: options.nodes.map((node, index) => ({ name: node.name, site: node.site, address: `127.0.0.1:${ports[index]}` })),
       };
@@ -197,6 +202,9 @@ export class Lab {
         stateDir,
         ...(clusterPath ? { cluster: clusterPath } : {}),
         heartbeatMs: options.heartbeatMs ?? 200,
+        ...(options.metrics ? { metrics: { listen: '127.0.0.1:0' } } : {}),
+        // Plaintext on loopback; TLS is tested in security/*.integration.test.ts and the lab's --tls test.
+        insecureLab: true,
         log: { level: 'info', file: join(this.dir, `${spec.name}.log`) },
         drivers: { drbd: 'sim', kvm: 'sim', routing: 'sim', backup: 'sim', host: 'sim' },
         sim: {
@@ -293,7 +301,7 @@ export class Lab {
     const configPath = join(this.dir, `${node.spec.name}.agent.yaml`);
     await writeFile(configPath, stringify(node.config));
     node.stderr = '';
-    const child = spawn(process.execPath, [AGENT_BIN, '--config', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [AGENT_BIN, '--config', configPath, '--insecure-lab'], { stdio: ['ignore', 'ignore', 'pipe'] });
     node.child = child;
     child.stderr?.on('data', (chunk: Buffer) => {
       node.stderr += chunk.toString('utf8');

@@ -410,8 +410,10 @@ export class WorkflowEngine {
           await unary<AcquireResponse__Output>(`Acquire leases on ${node}`, (cb) => client.leases.acquire(request, deadline(2000), cb));
           granted.push(node);
         } catch (error) {
-          if (error instanceof HvctlError && error.code === 'FAILED_PRECONDITION') throw error;
-          // An unreachable node (a failover's lost side) cannot hold a lease; its loss is the workflow's premise.
+          // An unreachable node (a failover's lost side) cannot hold a lease; its loss is the workflow's
+          // premise. Any other answer (held, refused, invalid) stops the workflow before it acts.
+          const unreachable = error instanceof HvctlError && (error.code === 'UNAVAILABLE' || error.code === 'DEADLINE_EXCEEDED');
+          if (!unreachable) throw error;
         }
       }
     } catch (error) {

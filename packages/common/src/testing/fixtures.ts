@@ -139,6 +139,8 @@ export function fakeLabStates(vmsPerNode = 3, nowMs = 1_700_000_000_000): Map<st
         timeUnixMs: nowMs - 3_600_000,
         sizeBytes: 2 ** 30,
         consistency: 'crash',
+        checksum: '',
+        durationMs: 0,
       });
     }
   }

@@ -17,6 +17,8 @@ export interface LabUpActionOptions {
   readonly vms: number;
   readonly detach?: boolean;
   readonly console: boolean;
+  readonly netns?: boolean;
+  readonly tls?: boolean;
 }
 
 /**
@@ -34,7 +36,12 @@ export function labCommand(openConsole: (clusterFile: string) => Promise<void>):
     .option('--vms <n>', 'number of VMs, spread over the msk and spb nodes', integer(0, 2000), 12)
     .option('--detach', 'start the agents in the background and return')
     .option('--no-console', 'stay in the foreground without the console; Ctrl-C stops the lab')
-    .addHelpText('after', '\nExamples:\n  hvctl lab up                 # start and open the console; q stops the lab\n  hvctl lab up --detach        # start in the background\n  hvctl lab up --vms 40 --dir /tmp/lab')
+    .option('--tls', 'mutual TLS: a lab CA in DIR/ca, node certificates for the agents, an admin certificate for the console (see docs/security.md)')
+    .option('--netns', 'real routing (root only): each msk/spb node in a network namespace with its own BIRD, OSPF between them, BGP to an upstream namespace')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  hvctl lab up                 # start and open the console; q stops the lab\n  hvctl lab up --detach        # start in the background\n  hvctl lab up --vms 40 --dir /tmp/lab\n  hvctl lab up --tls --detach    # agents serve mutual TLS; the cluster file carries the console\'s admin certificate\n  sudo npx hvctl lab up --netns --detach   # real BIRD routing; see docs/lab.md "Real routing (--netns)"',
+    )
     .action(async (options: LabUpActionOptions) => {
       const dir = labDir(options.dir);
       const onProgress = (line: string): void => {
@@ -42,7 +49,8 @@ export function labCommand(openConsole: (clusterFile: string) => Promise<void>):
         console.error(line);
       };
       if (options.console && !options.detach) process.stderr.write(`starting the lab in ${dir} ...\n`);
-      await labUp({ dir, vms: options.vms, onProgress });
+      if (!options.tls) process.stderr.write('warning: the lab agents serve PLAINTEXT gRPC with no authentication (--insecure-lab), on loopback only; use `hvctl lab up --tls` for mutual TLS\n');
+      await labUp({ dir, vms: options.vms, onProgress, ...(options.netns ? { netns: true } : {}), ...(options.tls ? { tls: true } : {}) });
       if (options.detach) {
         console.log(`lab running in ${dir}\ncluster file: ${labClusterPath(dir)}\nnext: npx hvctl status, npx hvctl, npx hvctl lab down`);
         return;
@@ -59,15 +67,15 @@ export function labCommand(openConsole: (clusterFile: string) => Promise<void>):
         }
       } finally {
         const stopped = await labDown({ dir });
-        console.error(`lab stopped (${stopped.length} agents)`);
+        console.error(`lab stopped: ${stopped.join(', ') || 'nothing was running'}`);
       }
     });
 
   lab
     .command('down')
-    .description('Stop every lab agent (SIGTERM, then SIGKILL after 3 s).')
+    .description('Stop every lab agent (SIGTERM, then SIGKILL after 3 s); in --netns mode also every BIRD and network namespace.')
     .option(...dirOption)
-    .option('--force', 'also kill leftover agent processes of this lab directory (after a crash)')
+    .option('--force', 'also kill leftover agent processes, BIRDs and hvl-* namespaces of this lab directory (after a crash, even without lab.json)')
     .action(async (options: { dir?: string; force?: boolean }) => {
       const stopped = await labDown({ dir: labDir(options.dir), ...(options.force ? { force: true } : {}) });
       console.log(stopped.length ? `stopped: ${stopped.join(', ')}` : 'nothing was running');
@@ -81,10 +89,13 @@ export function labCommand(openConsole: (clusterFile: string) => Promise<void>):
     .action(async (options: { dir?: string; json?: boolean }) => {
       const { state, running } = await labStatus(labDir(options.dir));
       if (options.json) {
-        console.log(JSON.stringify({ dir: state.dir, cutSites: state.cutSites, nodes: state.nodes.map((n) => ({ ...n, running: running[n.name] })) }, null, 2));
+        const routing = state.netns ? { mode: 'netns', ...state.netns } : { mode: 'sim' };
+        console.log(JSON.stringify({ dir: state.dir, cutSites: state.cutSites, routing, nodes: state.nodes.map((n) => ({ ...n, running: running[n.name] })) }, null, 2));
         return;
       }
-      console.log(table(['NODE', 'SITE', 'PROCESS', 'ADDRESS'], state.nodes.map((n) => [n.name, n.site, running[n.name] ? `pid ${n.pid}` : 'stopped', n.address])));
+      const routingOf = (node: string): string => (state.netns?.routers.includes(node) ? `real (${state.netns.prefix}${node})` : 'sim');
+      console.log(table(['NODE', 'SITE', 'PROCESS', 'ADDRESS', 'ROUTING', 'METRICS'], state.nodes.map((n) => [n.name, n.site, running[n.name] ? `pid ${n.pid}` : 'stopped', n.address, routingOf(n.name), n.metrics ? `http://${n.metrics}/metrics` : '-'])));
+      if (state.netns) console.log(`routing: real BIRD in network namespaces ${state.netns.prefix}*; upstream routes: ip -n ${state.netns.upstream} route`);
       if (state.cutSites.length) console.log(`cut off: ${state.cutSites.join(', ')}`);
     });
 

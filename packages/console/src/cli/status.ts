@@ -1,9 +1,9 @@
-import { ClusterModel, buildTopology, createAgentClient, type ClusterFile, type Topology } from '@hvctl/common';
+import { ClusterModel, buildTopology, clusterConnector, type ClusterFile, type Topology } from '@hvctl/common';
 import { age, bytes, table } from './format.js';
 
 /** Connects to every agent, waits for each first snapshot (or failure), returns the topology. */
 export async function fetchTopology(cluster: ClusterFile, timeoutMs: number): Promise<Topology> {
-  const model = new ClusterModel({ cluster, connect: (address) => createAgentClient(address) });
+  const model = new ClusterModel({ cluster, connect: clusterConnector(cluster) });
   model.start();
   try {
     const snapshot = await model.whenSettled(timeoutMs);
@@ -23,7 +23,14 @@ function replicaText(topology: Topology, resourceName: string): string {
       const sync = replica.replication.startsWith('Sync') ? ` ${replica.replication} ${replica.syncPercent.toFixed(1)}%` : '';
       return `${replica.role[0] ?? '?'}:${replica.node} ${replica.disk}${sync}${replica.peerReachable ? '' : ' (peer lost)'}`;
     })
-    .join(', ');
+    .join(', ') + rpoText(resource);
+}
+
+/** " RPO 42s" (with "over target" past it) for a resource with data at risk; empty when in sync. */
+function rpoText(resource: Topology['resources'][number]): string {
+  const { rpo } = resource;
+  if (rpo.reason === 'in-sync' || (rpo.seconds === 0 && !rpo.overTarget)) return '';
+  return ` RPO ${rpo.seconds === null ? '?' : age(rpo.seconds)}${rpo.overTarget ? ` over the ${rpo.targetSeconds}s target` : ''}`;
 }
 
 /** The human-readable status report. */

@@ -7,7 +7,7 @@ import type {
   Workflow__Output,
   WorkflowSpec,
 } from '@hvctl/proto';
-import { createAgentClient, deadline, fromServiceError, unary, type AgentClient, type ClusterFile } from '@hvctl/common';
+import { clusterConnector, deadline, fromServiceError, unary, type AgentClient, type ClusterFile } from '@hvctl/common';
 
 /** Exit codes of workflow commands, distinct so scripts can tell outcomes apart. */
 export const EXIT = {
@@ -35,7 +35,7 @@ export function exitCodeFor(state: string): number {
 export function clientFor(cluster: ClusterFile, node: string): AgentClient {
   const entry = cluster.nodes.find((candidate) => candidate.name === node);
   if (!entry) throw new Error(`${node} is not in the cluster file`);
-  return createAgentClient(entry.address);
+  return clusterConnector(cluster)(entry.address);
 }
 
 export async function planOn(client: AgentClient, spec: WorkflowSpec): Promise<Plan__Output> {

@@ -26,7 +26,7 @@ function jsonLine(value: unknown): void {
 }
 
 /** Asks on the terminal; a dangerous workflow needs the target's name typed. */
-async function confirm(prompt: string, typed?: string): Promise<boolean> {
+export async function confirm(prompt: string, typed?: string): Promise<boolean> {
   if (!process.stdin.isTTY) {
     throw new HvctlError('INVALID_ARGUMENT', 'not asking for confirmation without a terminal; nothing was changed', {
       nextSteps: ['pass --yes to run without a prompt, or --dry-run to see the plan'],
@@ -46,7 +46,7 @@ async function confirm(prompt: string, typed?: string): Promise<boolean> {
 }
 
 /** Plans on the coordinator, shows the plan, asks, submits, follows to the end; sets the exit code. */
-async function runWorkflow(cluster: ClusterFile, coordinator: string, spec: WorkflowSpec, options: RunOptions, dangerousTarget?: string): Promise<void> {
+export async function runWorkflow(cluster: ClusterFile, coordinator: string, spec: WorkflowSpec, options: RunOptions, dangerousTarget?: string): Promise<void> {
   const client = clientFor(cluster, coordinator);
   try {
     let plan;
@@ -129,7 +129,7 @@ function requireNode(topology: Topology, name: string): void {
   }
 }
 
-function commonOptions(command: Command): Command {
+export function commonOptions(command: Command): Command {
   return command
     .option('--dry-run', 'print the plan and change nothing')
     .option('-y, --yes', 'do not ask for confirmation')
@@ -137,7 +137,7 @@ function commonOptions(command: Command): Command {
     .option('--detach', 'submit, print the workflow id and return');
 }
 
-const EXIT_HELP = '\nExit codes: 0 succeeded, 1 error, 2 invalid input, 3 refused by a precondition (nothing changed), 4 failed and rolled back, 5 interrupted or aborted.';
+export const EXIT_HELP = '\nExit codes: 0 succeeded, 1 error, 2 invalid input, 3 refused by a precondition (nothing changed), 4 failed and rolled back, 5 interrupted or aborted.';
 
 /** The workflow commands: migrate, drain, undrain, failover, failback, workflows, resume, abort, locks. */
 export function workflowCommands(): Command[] {

@@ -4,12 +4,15 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { HvctlError, createAgentClient, deadline, failedPrecondition, formatClusterFile, notFound, unary, type AgentClient } from '@hvctl/common';
+import { HvctlError, deadline, failedPrecondition, formatClusterFile, notFound, unary, type AgentClient } from '@hvctl/common';
 import type { ListResourcesResponse__Output } from '@hvctl/proto';
 import { AGENT_ONLY_RESTART_MARKER } from '@hvctl/agent';
-import { LAB_NODES, partitionFor, planLab } from './plan.js';
+import { LAB_ALERTS_FILE, LAB_NODES, partitionFor, planLab } from './plan.js';
 import { freePorts } from './ports.js';
+import { labClient, secureLabPlan } from './tls.js';
 import { isAgentProcess, labClusterPath, readLabState, writeLabState, type LabNodeState, type LabState } from './state.js';
+import { netnsApplyCuts, netnsBoot, netnsCrash, netnsDown, netnsUp, prepareNetnsLab, waitForUpstream } from './netns/lab-netns.js';
+import { requireNetnsPrerequisites } from './netns/network.js';
 
 export interface LabUpOptions {
   readonly dir: string;
@@ -18,6 +21,10 @@ export interface LabUpOptions {
   readonly onProgress?: (line: string) => void;
   /** How long to wait for the cluster to converge. Default 30 s. */
   readonly timeoutMs?: number;
+  /** Real routing: each main-site node in a network namespace with its own BIRD (needs root). */
+  readonly netns?: boolean;
+  /** Mutual TLS: a lab CA, node certificates for the agents, an admin certificate for the console. */
+  readonly tls?: boolean;
 }
 
 const SITES: readonly string[] = [...new Set(LAB_NODES.map((node) => node.site))];
@@ -32,7 +39,8 @@ const configPathOf = (node: LabNodeState): string => join(node.dir, 'agent.yaml'
 function spawnAgent(node: LabNodeState): number {
   const out = openSync(join(node.dir, 'agent.out'), 'a');
   try {
-    const child = spawn(process.execPath, [agentMainPath(), '--config', configPathOf(node)], {
+    // The lab runs plaintext on loopback (the agent prints a warning); a config with `tls:` (lab up --tls) makes the agent serve mutual TLS and ignore the flag.
+    const child = spawn(process.execPath, [agentMainPath(), '--config', configPathOf(node), '--insecure-lab'], {
       cwd: node.dir,
       detached: true,
       stdio: ['ignore', out, out],
@@ -52,7 +60,7 @@ function tail(path: string, lines = 5): string {
 
 /** Resolves once the agent answers GetInfo; rejects after `timeoutMs` with its output. */
 async function waitForAgent(node: LabNodeState, timeoutMs: number): Promise<void> {
-  const client = createAgentClient(node.address);
+  const client = labClient(join(node.dir, '..', '..'), node);
   const until = Date.now() + timeoutMs;
   try {
     for (;;) {
@@ -94,34 +102,47 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
     });
   }
   if (!(options.vms >= 0 && options.vms <= 2000)) throw new HvctlError('INVALID_ARGUMENT', `--vms must be between 0 and 2000, got ${options.vms}`);
+  if (options.netns) requireNetnsPrerequisites();
   await rm(join(dir, 'nodes'), { recursive: true, force: true });
-  const ports = await freePorts(LAB_NODES.length * 2);
-  const plan = planLab({
+  await rm(join(dir, LAB_ALERTS_FILE), { force: true });
+  const ports = await freePorts(LAB_NODES.length * 3);
+  const simulatedPlan = planLab({
     vms: options.vms,
+    alertsFile: join(dir, LAB_ALERTS_FILE),
     ports: {
       grpc: Object.fromEntries(LAB_NODES.map((node, i) => [node.name, ports[i] as number])),
       link: Object.fromEntries(LAB_NODES.map((node, i) => [node.name, ports[LAB_NODES.length + i] as number])),
+      metrics: Object.fromEntries(LAB_NODES.map((node, i) => [node.name, ports[2 * LAB_NODES.length + i] as number])),
     },
   });
-  const state: LabState = { dir, startedAtMs: Date.now(), nodes: [], cutSites: [] };
+  const netns = options.netns ? prepareNetnsLab(dir, simulatedPlan) : undefined;
+  const plan = options.tls ? await secureLabPlan(dir, netns?.routed.lab ?? simulatedPlan) : (netns?.routed.lab ?? simulatedPlan);
+  const state: LabState = { dir, startedAtMs: Date.now(), nodes: [], cutSites: [], ...(netns ? { netns: netns.state } : {}) };
   for (const node of plan.nodes) {
     const nodeDir = join(dir, 'nodes', node.name);
     await mkdir(nodeDir, { recursive: true });
     await writeFile(join(nodeDir, 'agent.yaml'), stringify(node.agentConfig));
     await writeFile(join(nodeDir, 'seed.json'), JSON.stringify(node.seed, null, 1));
-    state.nodes.push({ name: node.name, site: node.site, address: node.address, link: node.link, dir: nodeDir, pid: 0 });
+    state.nodes.push({ name: node.name, site: node.site, address: node.address, link: node.link, ...(node.metrics ? { metrics: node.metrics } : {}), dir: nodeDir, pid: 0 });
   }
   await writeFile(labClusterPath(dir), formatClusterFile(plan.cluster));
-  for (const node of state.nodes) {
-    node.pid = spawnAgent(node);
-    progress(`started ${node.name} (${node.site}) pid ${node.pid} on ${node.address}`);
-  }
-  await writeLabState(state);
   const timeoutMs = options.timeoutMs ?? 30_000;
   try {
+    if (netns) {
+      // Recorded first: a lab that fails or crashes from here on is found by `lab down`.
+      await writeLabState(state);
+      // Leftovers of a crashed lab in this directory (its agents no longer run) would collide.
+      await netnsDown(dir, true, true);
+      await netnsUp(dir, netns.routed, progress);
+    }
+    for (const node of state.nodes) {
+      node.pid = spawnAgent(node);
+      progress(`started ${node.name} (${node.site}) pid ${node.pid} on ${node.address}${node.metrics ? `, metrics http://${node.metrics}/metrics` : ''}`);
+    }
+    await writeLabState(state);
     await Promise.all(state.nodes.map((node) => waitForAgent(node, timeoutMs)));
     progress('all agents answer; waiting for DRBD pairs to connect');
-    const clients = state.nodes.map((node) => createAgentClient(node.address));
+    const clients = state.nodes.map((node) => labClient(dir, node));
     try {
       const until = Date.now() + timeoutMs;
       while (!(await converged(clients))) {
@@ -130,6 +151,10 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
       }
     } finally {
       for (const client of clients) client.close();
+    }
+    if (netns) {
+      progress('waiting for OSPF and BGP: upstream must route every announced prefix via its node');
+      await waitForUpstream(dir, netns.routed.announcements, timeoutMs);
     }
   } catch (error) {
     await labDown({ dir });
@@ -184,7 +209,6 @@ export async function labDown(options: { readonly dir: string; readonly force?: 
         node.pid = 0;
       }),
     );
-    await rm(join(options.dir, 'lab.json'), { force: true });
   }
   if (options.force && existsSync('/proc')) {
     for (const pid of leftoverPids(options.dir)) {
@@ -196,6 +220,9 @@ export async function labDown(options: { readonly dir: string; readonly force?: 
       }
     }
   }
+  const network = await netnsDown(options.dir, state?.netns !== undefined, options.force === true);
+  stopped.push(...network.birds.map((pid) => `bird pid ${pid}`), ...network.namespaces.map((name) => `netns ${name}`));
+  if (state) await rm(join(options.dir, 'lab.json'), { force: true });
   return stopped;
 }
 
@@ -227,6 +254,7 @@ export async function labKill(dir: string, name: string, options: { readonly age
   process.kill(node.pid, 'SIGKILL');
   node.pid = 0;
   await writeLabState(state);
+  if (state.netns?.routers.includes(name) && !options.agentOnly) await netnsCrash(dir, name);
 }
 
 /** Starts a node again (killing it first if it runs): it comes back like a rebooted host. */
@@ -237,6 +265,7 @@ export async function labRestart(dir: string, name: string): Promise<void> {
     process.kill(node.pid, 'SIGKILL');
     while (isAgentProcess(node.pid, configPathOf(node))) await sleep(20);
   }
+  if (state.netns?.routers.includes(name)) await netnsBoot(dir, name, !existsSync(join(node.dir, 'state', AGENT_ONLY_RESTART_MARKER)));
   node.pid = spawnAgent(node);
   await writeLabState(state);
   await waitForAgent(node, 15_000);
@@ -244,7 +273,7 @@ export async function labRestart(dir: string, name: string): Promise<void> {
 }
 
 async function withClient<T>(node: LabNodeState, act: (client: AgentClient) => Promise<T>): Promise<T> {
-  const client = createAgentClient(node.address);
+  const client = labClient(join(node.dir, '..', '..'), node);
   try {
     return await act(client);
   } finally {
@@ -274,6 +303,7 @@ export async function labCut(dir: string, site: string): Promise<void> {
   if (!state.cutSites.includes(site)) state.cutSites.push(site);
   await writeLabState(state);
   await applyPartitions(state, state.nodes);
+  if (state.netns) await netnsApplyCuts(dir, state.cutSites);
 }
 
 /** Heals a cut site. */
@@ -283,6 +313,7 @@ export async function labHeal(dir: string, site: string): Promise<void> {
   state.cutSites = state.cutSites.filter((cut) => cut !== site);
   await writeLabState(state);
   await applyPartitions(state, state.nodes);
+  if (state.netns) await netnsApplyCuts(dir, state.cutSites);
 }
 
 /** Fails the backing disk of a resource on a node. */

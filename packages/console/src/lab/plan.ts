@@ -14,6 +14,8 @@ export const LAB_NODES = [
 export const LAB_PAIRS: Readonly<Record<string, string>> = { 'msk-1': 'spb-1', 'msk-2': 'spb-2', 'spb-1': 'msk-1', 'spb-2': 'msk-2' };
 
 export const LAB_WITNESS = 'bak-1';
+/** The file in the lab directory where bak-1's alert hook appends every alert (one JSON per line). */
+export const LAB_ALERTS_FILE = 'alerts.jsonl';
 export const LAB_PUBLIC_BLOCK = '203.0.113.0/24';
 /** Nodes announcing the public block by BGP: one per main site. */
 export const LAB_BGP_SPEAKERS = ['msk-1', 'spb-1'] as const;
@@ -26,6 +28,8 @@ export interface LabPorts {
   readonly grpc: Readonly<Record<string, number>>;
   /** Simulated link port per node. */
   readonly link: Readonly<Record<string, number>>;
+  /** Prometheus metrics port per node (docs/metrics.md); absent: no metrics endpoint. */
+  readonly metrics?: Readonly<Record<string, number>>;
 }
 
 export interface LabNodePlan {
@@ -33,6 +37,8 @@ export interface LabNodePlan {
   readonly site: string;
   readonly address: string;
   readonly link: string;
+  /** host:port of the node's metrics endpoint, when it has one. */
+  readonly metrics?: string;
   /** agent.yaml content as an object. */
   readonly agentConfig: Record<string, unknown>;
   readonly seed: SimNodeRecord;
@@ -55,7 +61,14 @@ export function labVmName(index: number): string {
  * bak-1 as diskless witness), each node's seed state and agent config, and the cluster
  * file. Pure: the caller picks ports and writes files.
  */
-export function planLab(options: { readonly vms: number; readonly ports: LabPorts; readonly host?: string; readonly nowMs?: number }): LabPlan {
+export function planLab(options: {
+  readonly vms: number;
+  readonly ports: LabPorts;
+  readonly host?: string;
+  readonly nowMs?: number;
+  /** Absolute path the watcher's alert hook appends to (`<labdir>/alerts.jsonl`); no hook without it. */
+  readonly alertsFile?: string;
+}): LabPlan {
   const host = options.host ?? '127.0.0.1';
   const now = options.nowMs ?? Date.now();
   const seeds = new Map<string, SimNodeRecord>(LAB_NODES.map((node) => [node.name, { resources: [], domains: [], announcements: [] }]));
@@ -77,6 +90,7 @@ export function planLab(options: { readonly vms: number; readonly ports: LabPort
 
   const address = (name: string): string => `${host}:${options.ports.grpc[name]}`;
   const link = (name: string): string => `${host}:${options.ports.link[name]}`;
+  const metrics = (name: string): string | undefined => (options.ports.metrics?.[name] ? `${host}:${options.ports.metrics[name]}` : undefined);
   const nodes: LabNodePlan[] = LAB_NODES.map((node) => {
     const peers: SimPeer[] = LAB_NODES.filter((other) => other.name !== node.name).map((other) => ({
       name: other.name,
@@ -88,6 +102,7 @@ export function planLab(options: { readonly vms: number; readonly ports: LabPort
       site: node.site,
       address: address(node.name),
       link: link(node.name),
+      ...(metrics(node.name) ? { metrics: metrics(node.name) } : {}),
       seed: seed(node.name),
       agentConfig: {
         node: node.name,
@@ -96,6 +111,7 @@ export function planLab(options: { readonly vms: number; readonly ports: LabPort
         stateDir: './state',
         cluster: '../../cluster.yaml',
         heartbeatMs: 1000,
+        ...(metrics(node.name) ? { metrics: { listen: metrics(node.name) } } : {}),
         log: { file: './agent.log', level: 'info' },
         drivers: { drbd: 'sim', kvm: 'sim', routing: 'sim', backup: 'sim', host: 'sim' },
         sim: {
@@ -105,6 +121,17 @@ export function planLab(options: { readonly vms: number; readonly ports: LabPort
           seed: './seed.json',
           peers,
         },
+        // The witness watches the cluster: availability journal, SLA, alerts (docs/sla.md), with lab-fast alert timing.
+        ...(node.name === LAB_WITNESS
+          ? {
+              monitor: {
+                enabled: true,
+                nodeUnreachableAfterSeconds: 5,
+                resolveAfterSeconds: 3,
+                hooks: options.alertsFile ? [{ command: ['/usr/bin/tee', '-a', options.alertsFile] }] : [],
+              },
+            }
+          : {}),
       },
     };
   });

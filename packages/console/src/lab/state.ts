@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { LabNetnsState } from './netns/lab-netns.js';
 
 /** One lab node as `lab.json` records it. */
 export interface LabNodeState {
@@ -9,6 +10,8 @@ export interface LabNodeState {
   readonly site: string;
   readonly address: string;
   readonly link: string;
+  /** host:port of the node's Prometheus metrics endpoint (GET /metrics). */
+  readonly metrics?: string;
   /** Directory holding agent.yaml, seed.json, state/ and agent.log. */
   readonly dir: string;
   /** PID of the agent process; 0 when it was killed or never started. */
@@ -22,6 +25,8 @@ export interface LabState {
   readonly nodes: LabNodeState[];
   /** Sites currently cut off by `lab fault cut`. */
   cutSites: string[];
+  /** Set by `lab up --netns`: routing is real (BIRD in network namespaces). */
+  readonly netns?: LabNetnsState;
 }
 
 /** The lab directory: --dir, else $HVCTL_LAB_DIR, else ~/.local/state/hvctl/lab. */

@@ -1,4 +1,4 @@
-import type { TopologyReplica, TopologyResource } from '@hvctl/common';
+import { estimateRpo, type TopologyReplica, type TopologyResource } from '@hvctl/common';
 import { describe, expect, it } from 'vitest';
 import { clipLine, fit, formatBytes, formatDuration, formatSeconds, lineText, replicationSummary, rolesSummary, seg, wrapSegments, wrapText } from './format.js';
 
@@ -14,6 +14,8 @@ const replica = (node: string, overrides: Partial<TopologyReplica> = {}): Topolo
   allowTwoPrimaries: false,
   syncPercent: 0,
   outOfSyncBytes: 0,
+  syncEtaSeconds: 0,
+  connectionChangedUnixMs: 0,
   derived: false,
   ...overrides,
 });
@@ -23,6 +25,7 @@ const resource = (replicas: TopologyReplica[], degraded = false): TopologyResour
   replicas,
   primaries: replicas.filter((r) => r.role === 'Primary').map((r) => r.node),
   degraded,
+  rpo: { seconds: 0, reason: 'in-sync', targetSeconds: 60, overTarget: false, outOfSyncBytes: 0, rateBytesPerSecond: 0 },
 });
 
 describe('formatting', () => {
@@ -51,6 +54,20 @@ describe('formatting', () => {
 
     const outdated = resource([replica('msk-1', { disk: 'Outdated', replication: 'Off' }), replica('spb-1', { disk: 'Outdated', replication: 'Off' })], true);
     expect(replicationSummary(outdated)).toEqual({ text: 'Outdated/Off', tone: 'bad' });
+  });
+
+  it('marks the RPO of a resource with data at risk, red over the target', () => {
+    // Given a primary whose peer link broke 42 s ago, then one broken for 5 minutes
+    const lost = (ageSeconds: number): TopologyResource => {
+      const replicas = [
+        replica('msk-1', { role: 'Primary', connection: 'Connecting', replication: 'Off', peerReachable: false, connectionChangedUnixMs: 1_000_000 - ageSeconds * 1000 }),
+        replica('spb-1', { role: 'Unknown', disk: 'DUnknown', derived: true, peerReachable: false }),
+      ];
+      return { ...resource(replicas, true), rpo: estimateRpo(replicas, { nowMs: 1_000_000 }) };
+    };
+    // Then the summary carries the estimate, and turns bad once it exceeds the 60 s target
+    expect(replicationSummary(lost(42))).toEqual({ text: 'UpToDate/Connecting RPO 42s', tone: 'warn' });
+    expect(replicationSummary(lost(300))).toEqual({ text: 'UpToDate/Connecting RPO 5m00s', tone: 'bad' });
   });
 });
 

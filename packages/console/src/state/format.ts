@@ -83,6 +83,20 @@ const isSyncing = (replica: TopologyReplica): boolean => replica.replication.sta
  * `UpToDate/Established` (ok), `SyncTarget 42%` (warn), `Outdated/Off` (bad).
  */
 export function replicationSummary(resource: TopologyResource): Segment {
+  const base = replicationState(resource);
+  const marker = rpoMarker(resource);
+  if (!marker) return base;
+  return { ...base, text: `${base.text} ${marker.text}`, tone: marker.tone === 'bad' ? 'bad' : base.tone };
+}
+
+/** "RPO 42s" on a resource with data at risk (bad over the target), undefined when in sync. */
+export function rpoMarker(resource: TopologyResource): Segment | undefined {
+  const { rpo } = resource;
+  if (rpo.reason === 'in-sync' || (rpo.seconds === 0 && !rpo.overTarget)) return undefined;
+  return seg(`RPO ${rpo.seconds === null ? '?' : formatDuration(rpo.seconds)}`, rpo.overTarget ? 'bad' : 'warn');
+}
+
+function replicationState(resource: TopologyResource): Segment {
   const replicas = diskful(resource);
   const syncing = replicas.filter(isSyncing);
   if (syncing.length > 0) {

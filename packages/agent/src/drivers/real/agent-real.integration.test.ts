@@ -54,7 +54,7 @@ esac`,
       },
       join(box.dir, 'agent.yaml'),
     );
-    agent = await startAgent(config, silentLogger());
+    agent = await startAgent({ ...config, insecureLab: true }, silentLogger());
     client = createAgentClient(`127.0.0.1:${agent.port}`);
   });
   afterAll(async () => {
