@@ -1,11 +1,11 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { createAgentClient, silentLogger, type AgentClient } from '@hvctl/common';
+import { createAgentClient, type AgentClient } from '@hvctl/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAgent, type RunningAgent } from '../agent.js';
-import { parseAgentConfig } from '../config.js';
-import { FAKE_DRBDSETUP, fakeToolbox, type FakeToolbox } from '../drivers/real/testing/fake-tools.js';
+import type { RunningAgent } from '../agent.js';
+import { startFakeToolAgent } from '../drivers/real/testing/fake-agent.js';
+import { fakeToolbox, type FakeToolbox } from '../drivers/real/testing/fake-tools.js';
 
 // Thousands of hostile strings against every RPC that takes a name, path, prefix, id or
 // text, on an agent whose drivers are all real and whose tools are fakes recording their
@@ -158,32 +158,7 @@ describe('hostile input against every RPC of an agent with real drivers', () => 
 
   beforeAll(async () => {
     box = await fakeToolbox('hvctl-hostile-');
-    const tools = {
-      drbdadm: await box.tool('drbdadm', `printf 'DRBD_KERNEL_VERSION=9.2.12\\nDRBDADM_VERSION=9.22.0\\n'`),
-      drbdsetup: await box.tool('drbdsetup', FAKE_DRBDSETUP),
-      virsh: await box.tool('virsh', `[ "$1" = --version ] && { echo 9.0.0; exit 0; }\nshift 2\ncase "$1" in list) printf '\\n' ;; event) while :; do sleep 1; done ;; *) exit 1 ;; esac`),
-      birdc: await box.tool('birdc', `echo 'Unable to connect to server control socket' >&2; exit 1`),
-      ip: await box.tool('ip', `echo '[]'`),
-      restic: await box.tool('restic', `case "$1" in version) echo 'restic 0.14.0 compiled with go1.19.8 on linux/amd64' ;; cat) echo '{}' ;; snapshots) echo '[]' ;; *) exit 1 ;; esac`),
-    };
-    await box.set('status.json', '[]');
-    await box.set('events2.txt', 'exists -\n');
-    await writeFile(join(box.dir, 'pw'), 'x', { mode: 0o600 });
-    const config = parseAgentConfig(
-      {
-        node: 'msk-1',
-        site: 'msk',
-        listen: '127.0.0.1:0',
-        stateDir: join(box.dir, 'state'),
-        drivers: { drbd: 'real', kvm: 'real', routing: 'real', backup: 'real', host: 'real' },
-        tools,
-        kvm: { uri: 'qemu:///system', timeoutMs: 800 },
-        routing: { socket: join(box.dir, 'bird.ctl'), includeFile: join(box.dir, 'hvctl.conf') },
-        backup: { repository: join(box.dir, 'repo'), passwordFile: join(box.dir, 'pw'), restoreRoot: join(box.dir, 'restore') },
-      },
-      join(box.dir, 'agent.yaml'),
-    );
-    agent = await startAgent({ ...config, insecureLab: true }, silentLogger());
+    agent = await startFakeToolAgent(box);
     client = createAgentClient(`127.0.0.1:${agent.port}`);
   });
   afterAll(async () => {
