@@ -50,6 +50,11 @@ export class NodeInfoSource {
     }
   }
 
+  /** The capabilities of the last probe. */
+  currentCapabilities(): readonly Capability__Output[] {
+    return this.capabilities;
+  }
+
   /** True when the driver of `area` passed its probe. */
   available(area: Area): boolean {
     return this.capabilities.find((capability) => capability.area === area)?.available ?? false;

@@ -6,6 +6,7 @@ import { loadCluster } from './cli/cluster.js';
 import { certsCommand } from './cli/certs-command.js';
 import { backupCommands } from './cli/backup-command.js';
 import { checkCommand } from './cli/check.js';
+import { exitCodeForError } from './cli/exit-code.js';
 import { applyIdentityOptions, type IdentityOptions } from './cli/identity-options.js';
 import { labCommand } from './cli/lab-command.js';
 import { slaCommand } from './cli/sla-command.js';
@@ -99,7 +100,7 @@ program.parseAsync(process.argv).then(
   (error: unknown) => {
     if (error instanceof HvctlError) {
       console.error(`hvctl: ${error.describe()}`);
-      exitAfterFlush(error.code === 'INVALID_ARGUMENT' ? 2 : 1);
+      exitAfterFlush(exitCodeForError(error));
       return;
     }
     console.error(`hvctl: ${(error as Error).stack ?? String(error)}`);

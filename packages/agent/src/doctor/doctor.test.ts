@@ -2,6 +2,7 @@ import { chmod, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCa, issueCertificate } from '@hvctl/common';
 import { fakeToolbox, type FakeToolbox } from '../drivers/real/testing/fake-tools.js';
 import { formatDoctorReport, runDoctor } from './doctor.js';
 
@@ -28,6 +29,13 @@ nodes:
 `,
     );
     await writeFile(join(box.dir, 'restic.pw'), 'x');
+    // The node's TLS files, as `hvctl certs issue msk-1 --role node` writes them.
+    const ca = await createCa({ cluster: 't' });
+    const node = await issueCertificate({ ca, name: 'msk-1', role: 'node' });
+    await writeFile(join(box.dir, 'ca.crt'), ca.certPem);
+    await writeFile(join(box.dir, 'msk-1.crt'), node.certPem);
+    await writeFile(join(box.dir, 'msk-1.key'), node.keyPem, { mode: 0o600 });
+    await writeFile(join(box.dir, 'revoked.json'), '{"version":1,"serials":[],"tokens":[]}');
   });
   afterAll(async () => {
     peer.close();
@@ -88,6 +96,7 @@ sim: { link: 127.0.0.1:7501, peers: [], repositoryNode: msk-1 }
 site: msk
 listen: 127.0.0.1:7400
 stateDir: ./state
+tls: { ca: ./ca.crt, cert: ./msk-1.crt, key: ./msk-1.key, revoked: ./revoked.json }
 drivers: { drbd: sim, kvm: sim, routing: sim, backup: real, host: sim }
 tools: { restic: ${join(box.dir, 'restic')} }
 backup: { repository: ./repo, passwordFile: ./restic.pw, restoreRoot: ./restore }
@@ -97,6 +106,7 @@ sim: { link: 127.0.0.1:7501, peers: [], repositoryNode: msk-1 }
     const report = await runDoctor(path);
     expect(report.checks.filter((check) => check.status === 'fail')).toEqual([]);
     expect(report.ok).toBe(true);
+    expect(report.checks.find((check) => check.name === 'tls cert')).toMatchObject({ status: 'ok', detail: expect.stringContaining('node certificate for msk-1') });
     expect(formatDoctorReport(report)).toMatch(/All checks passed \(1 warning\(s\)\)\.\n$/);
   });
 });

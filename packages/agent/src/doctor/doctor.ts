@@ -6,6 +6,7 @@ import { HvctlError, ProcessRunner, loadClusterFile, silentLogger, type CommandR
 import { loadAgentConfig, type AgentConfig } from '../config.js';
 import { createRealDrivers, defaultRealConfig, type RealConfig, type ToolPaths } from '../drivers/real/index.js';
 import type { Area, Driver } from '../drivers/types.js';
+import { tlsChecks } from './tls-checks.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 
@@ -112,9 +113,10 @@ async function probeCheck(area: Area, driver: Driver, fix: string): Promise<Doct
 }
 
 /**
- * `hvctl-agent doctor`: checks the config, every tool a real driver needs (present,
- * version, usable), permissions (state dir, password file mode) and the TCP reachability
- * of the other agents in the cluster file. Changes nothing except creating missing
+ * `hvctl-agent doctor`: checks the config, the TLS files (tls-checks.ts), every tool a
+ * real driver needs (present, version, usable), permissions (state dir, password file
+ * mode) and the TCP reachability of the other agents in the cluster file. Changes
+ * nothing except creating missing
  * directories the agent would create itself.
  */
 export async function runDoctor(configPath: string, options: DoctorOptions = {}): Promise<DoctorReport> {
@@ -141,6 +143,8 @@ export async function runDoctor(configPath: string, options: DoctorOptions = {})
     const logs = await writableDir(dirname(config.log.file));
     checks.push({ name: 'log dir', status: logs.ok ? 'ok' : 'fail', detail: logs.detail, ...(logs.ok ? {} : { fix: `create ${dirname(config.log.file)} writable by the agent` }) });
   }
+
+  checks.push(...(await tlsChecks(config)));
 
   const real: RealConfig = config.real ?? defaultRealConfig();
   const realAreas = (['drbd', 'kvm', 'routing', 'backup'] as const).filter((area) => kinds[area] === 'real');

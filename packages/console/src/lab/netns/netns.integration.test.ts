@@ -1,78 +1,22 @@
-import { execFile } from 'node:child_process';
-import { accessSync, constants, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProcessRunner, processAlive, type Topology } from '@hvctl/common';
+import { ProcessRunner, type Topology } from '@hvctl/common';
 import { parseBirdProtocols, type KernelRoute } from '@hvctl/agent';
 import { labCut, labDown, labHeal, labKill, labRestart, labUp } from '../lab.js';
 import { LAB_PUBLIC_BLOCK } from '../plan.js';
 import { isAgentProcess, labClusterPath, labStatePath, readLabState } from '../state.js';
 import { DEFAULT_NETNS_TOOLS, LabNetwork, listNamespaces } from './network.js';
 import { UPSTREAM, planNetns, routerOf, uplinkAddress, type NetnsPlan } from './plan.js';
+import { hvctl, netnsSkipReason, processesOf, via, waitFor } from './testing/netns-test.js';
 
 // A whole lab with real routing: four BIRDs in their namespaces plus upstream, driven
 // through the real CLI. Needs root, bird2 and iproute2. In CI (`.ci/run` installs them
 // and runs as root) a missing prerequisite fails the run instead of skipping.
 
-const HVCTL = fileURLToPath(new URL('../../../bin/hvctl.js', import.meta.url));
 const runner = new ProcessRunner();
-
-function skipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root to create network namespaces';
-  for (const tool of Object.values(DEFAULT_NETNS_TOOLS)) {
-    try {
-      accessSync(tool, constants.X_OK);
-    } catch {
-      return `needs ${tool} (apt install bird2 iproute2)`;
-    }
-  }
-  return undefined;
-}
-const skip = skipReason();
-if (skip && process.env['CI']) throw new Error(`the netns lab test must run in CI, but it ${skip}`);
-
-interface Result {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function hvctl(...args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [HVCTL, ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-async function waitFor<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > until) throw new Error(`${what}: not reached within ${timeoutMs} ms; last value: ${JSON.stringify(value).slice(0, 1500)}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
-/** Live (non-zombie) processes whose command line mentions `dir`: BIRDs and agents of that lab. */
-function processesOf(dir: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir) && processAlive(Number(entry))) pids.push(Number(entry));
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return pids;
-}
-
-const via = (routes: readonly KernelRoute[], prefix: string): string | undefined => routes.find((route) => route.prefix === prefix)?.gateway;
+const skip = netnsSkipReason();
 
 describe.skipIf(skip)(`lab up --netns: drains and failovers move real routes${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let dir: string;

@@ -11,10 +11,10 @@ describe('lab up --netns prerequisites', () => {
     } catch (caught) {
       error = caught;
     }
-    // Then a PERMISSION_DENIED error explains why and offers sudo or the simulated lab
+    // Then a FAILED_PRECONDITION error (exit 3) explains why and offers sudo or the simulated lab
     expect(error).toBeInstanceOf(HvctlError);
     const refused = error as HvctlError;
-    expect(refused.code).toBe('PERMISSION_DENIED');
+    expect(refused.code).toBe('FAILED_PRECONDITION');
     expect(refused.describe()).toMatch(/needs root/);
     expect(refused.describe()).toMatch(/Unchanged: nothing was created/);
     expect(refused.describe()).toMatch(/Next: run it as root: sudo npx hvctl lab up --netns/);

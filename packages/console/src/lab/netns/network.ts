@@ -24,7 +24,8 @@ const CALL_MS = 10_000;
  */
 export function requireNetnsPrerequisites(tools: NetnsTools = DEFAULT_NETNS_TOOLS, uid: number | undefined = process.getuid?.()): void {
   if (uid !== 0) {
-    throw new HvctlError('PERMISSION_DENIED', '`hvctl lab up --netns` needs root: it creates network namespaces and veth links and runs BIRD in them', {
+    // FAILED_PRECONDITION, not PERMISSION_DENIED: no caller was refused, the command cannot run here (exit 3).
+    throw failedPrecondition('`hvctl lab up --netns` needs root: it creates network namespaces and veth links and runs BIRD in them', {
       unchanged: 'nothing was created',
       nextSteps: ['run it as root: sudo npx hvctl lab up --netns', 'or start the lab without --netns (routing simulated)'],
     });
