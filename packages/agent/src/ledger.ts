@@ -70,6 +70,16 @@ export class RequestLedger {
     return result;
   }
 
+  /**
+   * True when a call of `method` with this request id was already taken (and not yet
+   * forgotten): a new one will not act, it gets the first call's result.
+   */
+  seen(method: string, requestId: string): boolean {
+    if (requestId === '') return false;
+    const entry = this.entries.get(requestId);
+    return entry !== undefined && entry.method === method && this.now() - entry.storedAtMs <= this.ttlMs;
+  }
+
   private expire(): void {
     const now = this.now();
     for (const [key, entry] of this.entries) {

@@ -38,6 +38,8 @@ export interface AuditRecord {
   readonly identity?: AuditIdentity;
   readonly request_id?: string;
   readonly workflow_id?: string;
+  /** True when the agent had already served this request_id: the call returned the first call's result and did not act again. */
+  readonly replayed?: boolean;
   /** The request, secrets redacted (intent only). */
   readonly args?: unknown;
   /** The intent this outcome closes. */

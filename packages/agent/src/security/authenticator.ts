@@ -1,12 +1,23 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { HvctlError, describeCertificate, isIssuedBy, verifyToken } from '@hvctl/common';
 import type { Caller, CallerSource } from './caller.js';
 import type { RevocationWatcher } from './revocation-watcher.js';
+import type { UnverifiedPeer } from './tls-peer.js';
+
+/** What a call offers to authenticate it: metadata, the verified certificate, and the one TLS refused (tls-peer.ts). */
+export type AuthSource = CallerSource & { readonly unverifiedPeer?: () => UnverifiedPeer | undefined; readonly path?: string };
+
+/**
+ * The one method authenticated against the last valid revocation list while the file is
+ * broken (every other call is refused): what it installs must be signed by the CA anyway,
+ * and it is how an admin repairs the file without logging in to the node.
+ */
+export const UPDATE_REVOCATIONS_PATH = '/hvctl.v1.SecurityService/UpdateRevocations';
 
 /** Establishes who made a call, or throws UNAUTHENTICATED saying why not. */
 export interface Authenticator {
-  authenticate(call: CallerSource): Promise<Caller>;
+  authenticate(call: AuthSource): Promise<Caller>;
 }
 
 /** --insecure-lab: every caller is anonymous and the interceptor authorises nothing (agents and people alike). Never used with TLS. */
@@ -37,8 +48,9 @@ export class TlsAuthenticator implements Authenticator {
     this.caCert = new X509Certificate(options.caPem);
   }
 
-  async authenticate(call: CallerSource): Promise<Caller> {
-    const revoked = await this.options.revocations.current();
+  async authenticate(call: AuthSource): Promise<Caller> {
+    const revocations = this.options.revocations;
+    const revoked = call.path === UPDATE_REVOCATIONS_PATH ? await revocations.lastGood() : await revocations.current();
     const now = this.options.now?.() ?? Date.now();
     const peer = call.getAuthContext().sslPeerCertificate;
     if (peer?.raw) {
@@ -61,7 +73,21 @@ export class TlsAuthenticator implements Authenticator {
       }
       return { name: payload.name, role: payload.role, via: 'token' };
     }
+    const unverified = call.unverifiedPeer?.();
+    if (unverified) throw this.refusedByTls(unverified);
     throw refused('no client certificate of this cluster\'s CA (none sent, or self-signed, from another CA, expired or not yet valid) and no token');
+  }
+
+  /** Says why TLS refused a certificate the client sent; names the holder and dates only for certificates this CA issued. */
+  private refusedByTls(peer: UnverifiedPeer): HvctlError {
+    const ours = this.checkedIssuer(peer.raw, createHash('sha256').update(peer.raw).digest('hex'));
+    if (!ours) return refused(`the client certificate was not issued by this cluster's CA (TLS: ${peer.reason})`);
+    const info = describeCertificate(peer.raw);
+    if (peer.reason === 'CERT_HAS_EXPIRED') {
+      return refused(`the client certificate of ${info.name} (serial ${info.serial}) expired on ${info.notAfter.toISOString()}`, `ask an admin to issue a new one: hvctl certs issue ${info.name} --role ${info.role ?? 'ROLE'} --force`);
+    }
+    if (peer.reason === 'CERT_NOT_YET_VALID') return refused(`the client certificate of ${info.name} is not valid before ${info.notBefore.toISOString()} (check the clocks)`);
+    return refused(`the client certificate of ${info.name} did not pass TLS verification (${peer.reason})`);
   }
 
   private checkedIssuer(raw: Buffer, fingerprint: string): boolean {

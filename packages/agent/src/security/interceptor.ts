@@ -3,6 +3,7 @@ import { HvctlError, toServiceError, type Logger } from '@hvctl/common';
 import type { Authenticator } from './authenticator.js';
 import { attachCaller, type Caller } from './caller.js';
 import { authorize, needsRequest, type WorkflowLookup } from './permissions.js';
+import { unverifiedPeer } from './tls-peer.js';
 
 export interface AuthInterceptorOptions {
   readonly authenticator: Authenticator;
@@ -52,7 +53,7 @@ export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInt
         next({
           onReceiveMetadata: (metadata, forward) => {
             authenticator
-              .authenticate({ metadata, getAuthContext: () => call.getAuthContext() })
+              .authenticate({ metadata, getAuthContext: () => call.getAuthContext(), unverifiedPeer: () => unverifiedPeer(call), path })
               .then(async (who) => {
                 caller = who;
                 // --insecure-lab: nobody is authenticated, so nothing can be told apart to

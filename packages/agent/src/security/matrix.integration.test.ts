@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { revokeInCaDir, type ClientIdentity, type Role } from '@hvctl/common';
+import { describeCertificate, revokeInCaDir, type ClientIdentity, type Role } from '@hvctl/common';
 import { sleep, waitFor } from '@hvctl/common/testing';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -158,6 +158,29 @@ describe('every identity against every RPC', () => {
     expect(recorder.count()).toBe(before);
     // The operator's migrate passes authorisation and is refused by the engine for what it is (no such VM)
     expect([grpc.status.NOT_FOUND, grpc.status.FAILED_PRECONDITION, grpc.status.INVALID_ARGUMENT]).toContain((await call('operator', migrate)).code);
+  });
+});
+
+describe('certificates TLS refused', () => {
+  let fixture: TlsAgentFixture;
+  beforeAll(async () => {
+    fixture = await startTlsAgent();
+  }, 30_000);
+  afterAll(async () => fixture?.close());
+
+  it('tells the holder of an expired certificate when it expired, and a stranger only that the CA is not ours', async () => {
+    const getInfo = { path: '/hvctl.v1.NodeService/GetInfo', requestStream: false, responseStream: false };
+    // Given a certificate of this CA that expired yesterday
+    const expired = await fixture.certificate('old-admin', 'admin', { days: 1, now: new Date(Date.now() - 2 * 86_400_000) });
+    // When it calls, Then the refusal names the holder and the expiry date
+    const refusal = await callRaw(fixture.client(expired), getInfo.path, getInfo);
+    expect(refusal.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(refusal.details).toBe(`the client certificate of old-admin (serial ${expired.cert ? describeCertificate(expired.cert).serial : ''}) expired on ${expired.expires.toISOString()}`);
+    // And certificates of another CA or self-signed learn nothing about this CA's holders
+    for (const stranger of [await fixture.wrongCa(), await fixture.selfSigned()]) {
+      const other = await callRaw(fixture.client(stranger), getInfo.path, getInfo);
+      expect(other).toEqual({ code: grpc.status.UNAUTHENTICATED, details: expect.stringMatching(/^the client certificate was not issued by this cluster's CA \(TLS: [A-Z_]+\)$/) });
+    }
   });
 });
 

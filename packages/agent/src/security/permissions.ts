@@ -109,6 +109,8 @@ export const PERMISSIONS: Readonly<Record<string, Permission>> = {
   '/hvctl.v1.AvailabilityService/ListTransitions': { minimum: 'viewer', node: false },
   '/hvctl.v1.AvailabilityService/ListAlerts': { minimum: 'viewer', node: false },
 
+  '/hvctl.v1.SecurityService/UpdateRevocations': { minimum: 'admin', node: false, note: 'installs a CA-signed revocation list' },
+
   '/hvctl.v1.EventsService/Watch': viewer,
 
   '/hvctl.v1.WorkflowsService/Plan': bySpec,
@@ -128,6 +130,7 @@ export const PERMISSIONS: Readonly<Record<string, Permission>> = {
   '/hvctl.lab.v1.FaultsService/FailDisk': { minimum: 'admin', node: false, note: 'lab only' },
   '/hvctl.lab.v1.FaultsService/SetLinkDelay': { minimum: 'admin', node: false, note: 'lab only' },
   '/hvctl.lab.v1.FaultsService/FailMigrations': { minimum: 'admin', node: false, note: 'lab only' },
+  '/hvctl.lab.v1.FaultsService/CorruptBackup': { minimum: 'admin', node: false, note: 'lab only' },
 
   '/grpc.health.v1.Health/Check': anyPeer,
   '/grpc.health.v1.Health/Watch': anyPeer,

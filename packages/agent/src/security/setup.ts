@@ -5,6 +5,7 @@ import type { AgentConfig } from '../config.js';
 import { INSECURE_AUTHENTICATOR, TlsAuthenticator, type Authenticator } from './authenticator.js';
 import { RevocationWatcher } from './revocation-watcher.js';
 import { ClusterServerCredentials } from './server-credentials.js';
+import type { RevocationTarget } from '../services/security.js';
 
 /** How the agent serves and calls: mutual TLS with the cluster CA, or --insecure-lab plaintext. */
 export interface AgentSecurity {
@@ -13,6 +14,8 @@ export interface AgentSecurity {
   readonly authenticator: Authenticator;
   /** This node's identity towards its peers (undefined in insecure mode: plaintext peers). */
   readonly identity: ClientIdentity | undefined;
+  /** The CA and the revocation list in force, for SecurityService (undefined in insecure mode). */
+  readonly revocations: RevocationTarget | undefined;
 }
 
 /** The warning an insecure agent prints on stderr and logs. */
@@ -52,7 +55,7 @@ export async function loadAgentSecurity(config: AgentConfig, logger: Logger): Pr
   if (!tls) {
     if (!config.insecureLab) throw missingTls(config);
     logger.warn(INSECURE_WARNING);
-    return { mode: 'insecure', serverCredentials: grpc.ServerCredentials.createInsecure(), authenticator: INSECURE_AUTHENTICATOR, identity: undefined };
+    return { mode: 'insecure', serverCredentials: grpc.ServerCredentials.createInsecure(), authenticator: INSECURE_AUTHENTICATOR, identity: undefined, revocations: undefined };
   }
   if (config.insecureLab) logger.warn('--insecure-lab ignored: the config has a tls: section, so the agent serves mutual TLS');
   const [ca, cert, key] = await Promise.all([readTlsFile(tls.ca, 'CA certificate'), readTlsFile(tls.cert, 'node certificate'), readTlsFile(tls.key, 'node key')]);
@@ -64,13 +67,14 @@ export async function loadAgentSecurity(config: AgentConfig, logger: Logger): Pr
   if (info.role !== 'node') throw bad(`a ${info.role ?? 'role-less'} certificate, not a node certificate`);
   if (!info.hosts.includes(config.node)) throw bad(`issued for ${info.hosts.join(', ') || info.name}, not for node ${config.node}`);
   if (info.notAfter.getTime() <= Date.now()) throw bad(`expired at ${info.notAfter.toISOString()}`);
-  const revocations = new RevocationWatcher(tls.revoked, logger.child({ area: 'tls' }));
+  const revocations = new RevocationWatcher(tls.revoked, logger.child({ area: 'tls' }), Date.now, caPem);
   await revocations.load();
   if (!tls.revoked) logger.warn('tls.revoked is not set: revoked certificates and tokens will still be accepted');
   return {
     mode: 'tls',
     serverCredentials: new ClusterServerCredentials({ ca, cert, key }),
     authenticator: new TlsAuthenticator({ caPem, node: config.node, revocations }),
-    identity: { name: info.name, role: 'node', via: 'certificate', expires: info.notAfter, ca, cert, key },
+    identity: { name: info.name, role: 'node', via: 'certificate', expires: info.notAfter, ca, cert, key, revocations: revocations.snapshot.bind(revocations) },
+    revocations: { caPem, watcher: revocations },
   };
 }

@@ -8,6 +8,7 @@ import { validateNodeName } from '../validation.js';
 import { makePrivateDir, normalizeSerial, writePrivateFile } from './pem.js';
 import { createCa, describeCertificate, issueCertificate, type CertificateInfo } from './pki.js';
 import { EMPTY_REVOCATIONS, readRevocationList, type RevocationList, type RevokedEntry } from './revocation.js';
+import { revocationListSignedBy, signRevocationList } from './signed-revocations.js';
 import type { Role } from './roles.js';
 import { newTokenId, signToken, type TokenPayload } from './token.js';
 
@@ -17,7 +18,8 @@ import { newTokenId, signToken, type TokenPayload } from './token.js';
  *     ca.crt ca.key          the cluster CA
  *     issued/NAME.crt .key   every certificate issued (the holder copies its pair away)
  *     index.json             what was issued: names, roles, serials, expiry; token ids
- *     revoked.json           revoked serials and token ids (copy it to every agent)
+ *     revoked.json           revoked serials and token ids, numbered and signed by ca.key
+ *                            (`hvctl certs push` sends it to every agent)
  *
  * Tokens themselves are never stored, only their ids and holders.
  */
@@ -98,7 +100,7 @@ export async function initCaDir(dir: string, options: { readonly cluster: string
   await writePrivateFile(paths.key, ca.keyPem);
   await writePrivateFile(paths.cert, ca.certPem);
   await writeJson(paths.index, { cluster: options.cluster, issued: [], tokens: [] } satisfies CaIndex);
-  await writeJson(paths.revoked, EMPTY_REVOCATIONS);
+  await writeJson(paths.revoked, signRevocationList({ ...EMPTY_REVOCATIONS, number: 1, issuedAt: new Date().toISOString() }, ca.keyPem));
   return describeCertificate(ca.certPem);
 }
 
@@ -183,9 +185,34 @@ export async function revokeInCaDir(dir: string, target: string, reason = 'revok
   const already = new Set([...list.serials, ...list.tokens].map((entry) => entry.id));
   const newSerials = certs.filter((record) => !already.has(record.serial)).map((record) => ({ id: record.serial, name: record.name, at, reason }));
   const newTokens = tokens.filter((record) => !already.has(record.id)).map((record) => ({ id: record.id, name: record.name, at, reason }));
-  const next: RevocationList = { version: 1, serials: [...list.serials, ...newSerials], tokens: [...list.tokens, ...newTokens] };
-  await writeJson(paths.revoked, next);
+  if (newSerials.length || newTokens.length || !list.signature) {
+    const next = { version: 1 as const, number: (list.number ?? 0) + 1, issuedAt: at, serials: [...list.serials, ...newSerials], tokens: [...list.tokens, ...newTokens] };
+    await writeJson(paths.revoked, signRevocationList(next, ca.keyPem));
+  }
   return [...newSerials, ...newTokens];
+}
+
+/**
+ * The CA directory's revocation list, signed, for pushing to agents: a list written
+ * before lists were signed (or edited by hand) is signed now under the next number.
+ * Refuses (FAILED_PRECONDITION) a list whose signature does not match ca.crt.
+ */
+export async function signedRevocationsInCaDir(dir: string, now = new Date()): Promise<{ readonly list: RevocationList; readonly path: string }> {
+  const ca = await readCa(dir);
+  const paths = caPaths(dir);
+  const list = await readRevocationList(paths.revoked);
+  if (list.signature) {
+    if (!revocationListSignedBy(list, ca.certPem)) {
+      throw failedPrecondition(`${paths.revoked} carries a signature that ${paths.cert} does not verify (edited by hand, or from another CA)`, {
+        nextSteps: ['restore it from a backup of the CA directory', `or remove its "signature" field to have it signed again as it stands: check its entries first`],
+      });
+    }
+    return { list, path: paths.revoked };
+  }
+  const { signature: _none, ...body } = list;
+  const signed = signRevocationList({ ...body, number: (list.number ?? 0) + 1, issuedAt: now.toISOString() }, ca.keyPem);
+  await writeJson(paths.revoked, signed);
+  return { list: signed, path: paths.revoked };
 }
 
 export interface CaListing {

@@ -36,6 +36,12 @@ export interface ClientIdentity {
   readonly cert?: Buffer;
   readonly key?: Buffer;
   readonly token?: string;
+  /**
+   * The revocation list this client trusts (the cluster file's `tls.revoked`, or an
+   * agent's own list): an agent whose certificate serial it names is refused at the
+   * handshake. Read at every new connection.
+   */
+  readonly revocations?: () => { serialRevoked(serial: string): boolean };
 }
 
 async function readPart(path: string, what: string): Promise<Buffer> {
@@ -77,9 +83,18 @@ export function checkAgentIdentity(host: string, cert: { subjectaltname?: string
   return undefined;
 }
 
+/** Refuses a server whose certificate serial the client's revocation list names. */
+export function checkAgentNotRevoked(host: string, cert: { serialNumber?: string }, revocations: ClientIdentity['revocations']): Error | undefined {
+  if (!revocations || !cert.serialNumber) return undefined;
+  if (!revocations().serialRevoked(cert.serialNumber)) return undefined;
+  return new Error(`the certificate of node ${host} (serial ${cert.serialNumber}) has been revoked: its key may be in other hands; issue the node a new certificate`);
+}
+
 /** Channel credentials for an identity: TLS with the cluster CA only, plus the client certificate or the bearer token. */
 export function channelCredentials(identity: ClientIdentity): grpc.ChannelCredentials {
-  const ssl = grpc.credentials.createSsl(identity.ca, identity.key ?? null, identity.cert ?? null, { checkServerIdentity: checkAgentIdentity });
+  const checkServerIdentity = (host: string, cert: { subjectaltname?: string; serialNumber?: string }): Error | undefined =>
+    checkAgentIdentity(host, cert) ?? checkAgentNotRevoked(host, cert, identity.revocations);
+  const ssl = grpc.credentials.createSsl(identity.ca, identity.key ?? null, identity.cert ?? null, { checkServerIdentity });
   const token = identity.token;
   if (!token) return ssl;
   const bearer = grpc.credentials.createFromMetadataGenerator((_params, callback) => {

@@ -1,6 +1,5 @@
-import 'reflect-metadata';
 import { X509Certificate as NodeX509Certificate, randomBytes, webcrypto as nodeWebcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 import { invalidArgument } from '../errors.js';
 import { validateNodeName } from '../validation.js';
 import { normalizeSerial } from './pem.js';
@@ -14,10 +13,20 @@ import { ROLE_URI_PREFIX, isRole, type Role } from './roles.js';
  * (clientAuth). Pure: files are the CA directory's business (ca-dir.ts).
  */
 
+/**
+ * @peculiar/x509 (with reflect-metadata ~16 MB of memory and ~0.25 s to load) is needed only
+ * to create certificates, so it is imported on first use (then from Node's module cache):
+ * the agent, which only reads certificates (node:crypto), never loads it.
+ */
+async function loadX509(): Promise<typeof X509> {
+  await import('reflect-metadata');
+  return import('@peculiar/x509');
+}
+
 type CryptoKey = nodeWebcrypto.CryptoKey;
 type CryptoKeyPair = nodeWebcrypto.CryptoKeyPair;
 /** Node's WebCrypto, typed as the DOM Crypto @peculiar/x509 expects (the same API). */
-const webcrypto = nodeWebcrypto as unknown as Parameters<typeof x509.X509CertificateGenerator.create>[1];
+const webcrypto = nodeWebcrypto as unknown as Parameters<typeof X509.X509CertificateGenerator.create>[1];
 const subtle = nodeWebcrypto.subtle;
 const EC = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
@@ -62,16 +71,19 @@ async function newKeys(): Promise<CryptoKeyPair> {
 }
 
 async function keyPem(key: CryptoKey): Promise<string> {
+  const x509 = await loadX509();
   return x509.PemConverter.encode(await subtle.exportKey('pkcs8', key), 'PRIVATE KEY');
 }
 
 async function importSigningKey(pem: string): Promise<CryptoKey> {
+  const x509 = await loadX509();
   const der = x509.PemConverter.decodeFirst(pem);
   return subtle.importKey('pkcs8', der, EC, false, ['sign']);
 }
 
 /** Creates a self-signed CA for cluster `cluster`, valid `days` (default 10 years). */
 export async function createCa(options: { readonly cluster: string; readonly days?: number; readonly now?: Date }): Promise<IssuedCertificate> {
+  const x509 = await loadX509();
   const now = options.now ?? new Date();
   const keys = await newKeys();
   const serialNumber = randomSerial();
@@ -123,13 +135,14 @@ export async function issueCertificate(options: IssueOptions): Promise<IssuedCer
   }
   const days = options.days ?? (options.role === 'node' ? 825 : 365);
   if (!(Number.isInteger(days) && days >= 1 && days <= 36_500)) throw invalidArgument(`--days must be a whole number from 1 to 36500, got ${days}`);
+  const x509 = await loadX509();
   const now = options.now ?? new Date();
   const caCert = new x509.X509Certificate(options.ca.certPem);
   const caKey = await importSigningKey(options.ca.keyPem);
   const keys = await newKeys();
   const serialNumber = randomSerial();
   const notAfter = new Date(now.getTime() + days * DAY_MS);
-  const names: x509.JsonGeneralNames = [{ type: 'url', value: `${ROLE_URI_PREFIX}${options.role}` }];
+  const names: X509.JsonGeneralNames = [{ type: 'url', value: `${ROLE_URI_PREFIX}${options.role}` }];
   if (options.role === 'node') {
     names.push({ type: 'dns', value: name });
     for (const san of sans) names.push(IPV4.test(san) || san.includes(':') ? { type: 'ip', value: san } : { type: 'dns', value: san });

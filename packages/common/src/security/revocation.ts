@@ -13,11 +13,21 @@ export interface RevokedEntry {
   readonly reason: string;
 }
 
-/** revoked.json: what agents refuse even though the CA signed it. */
+/**
+ * revoked.json: what agents refuse even though the CA signed it. `hvctl certs` numbers
+ * every list it writes and signs it with the CA key (signed-revocations.ts), so agents
+ * can take it over the network and refuse an older one; hand-written lists have neither.
+ */
 export interface RevocationList {
   readonly version: 1;
+  /** Increases with every change (like an X.509 CRL number); absent (0) in unsigned lists. */
+  readonly number?: number;
+  /** When the CA directory wrote this list (ISO 8601). */
+  readonly issuedAt?: string;
   readonly serials: readonly RevokedEntry[];
   readonly tokens: readonly RevokedEntry[];
+  /** base64url ECDSA signature by the CA key over signedRevocationBytes(); absent in unsigned lists. */
+  readonly signature?: string;
 }
 
 export const EMPTY_REVOCATIONS: RevocationList = { version: 1, serials: [], tokens: [] };
@@ -34,7 +44,20 @@ export function parseRevocationList(raw: unknown, path = 'revoked.json'): Revoca
     list
       .filter((entry) => entry && typeof entry.id === 'string')
       .map((entry) => ({ id: serial ? normalizeSerial(entry.id) : entry.id, name: String(entry.name ?? ''), at: String(entry.at ?? ''), reason: String(entry.reason ?? '') }));
-  return { version: 1, serials: entries(doc.serials, true), tokens: entries(doc.tokens, false) };
+  const number = doc.number === undefined ? undefined : Number(doc.number);
+  if (number !== undefined && !(Number.isSafeInteger(number) && number >= 0)) {
+    throw new HvctlError('FAILED_PRECONDITION', `${path} has a bad list number ${JSON.stringify(doc.number)} (expected a whole number)`, {
+      nextSteps: [`restore ${path} from the CA directory`],
+    });
+  }
+  return {
+    version: 1,
+    ...(number !== undefined ? { number } : {}),
+    ...(typeof doc.issuedAt === 'string' ? { issuedAt: doc.issuedAt } : {}),
+    serials: entries(doc.serials, true),
+    tokens: entries(doc.tokens, false),
+    ...(typeof doc.signature === 'string' ? { signature: doc.signature } : {}),
+  };
 }
 
 /** Reads revoked.json; a missing file means nothing is revoked. */

@@ -47,6 +47,13 @@ describe('hvctl audit', () => {
     expect(formatAuditTable([])).toBe('no audit records match');
   });
 
+  it('shows the repeats of a request id as replayed', () => {
+    const record = (seq: number, kind: AuditRecord['kind'], replayed: boolean): AuditRecord =>
+      sealAuditRecord({ seq, time: `2026-11-23T10:00:0${seq}.000Z`, node: 'msk-1', kind, method: '/hvctl.v1.NodeService/Cordon', identity: { name: 'alice', role: 'operator', via: 'certificate' }, request_id: 'r-1', ...(kind === 'outcome' ? { result: 'ok', duration_ms: 3 } : {}), ...(replayed ? { replayed: true } : {}), prev: AUDIT_GENESIS });
+    const rows = formatAuditTable([record(1, 'intent', false), record(2, 'outcome', false), record(3, 'intent', true), record(4, 'outcome', true)]).split('\n').slice(1);
+    expect(rows.map((row) => /(intent|ok 3ms)( \(replayed\))?\s*$/.exec(row)?.[0].trim())).toEqual(['intent', 'ok 3ms', 'intent (replayed)', 'ok 3ms (replayed)']);
+  });
+
   it('notices a journal rewritten whole since its head was pinned', () => {
     // Given a journal whose seq 2 was verified (pinned) earlier
     const original = journal('msk-1', [

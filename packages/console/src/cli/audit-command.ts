@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import type { AuditRecord } from '@hvctl/common';
 import { loadCluster } from './cluster.js';
 import { table } from './format.js';
 import { readPinnedHeads, writePinnedHeads } from './audit-heads.js';
@@ -26,6 +27,11 @@ const shortMethod = (method: string | undefined): string => (method ?? '').repla
 
 function resultOf(record: ShownRecord): string {
   if (record.garbage !== undefined) return 'NOT A RECORD';
+  // A repeated request_id: the agent answered with the first call's result and did not act again.
+  return record.replayed && (record.kind === 'intent' || record.kind === 'outcome') ? `${kindResult(record)} (replayed)` : kindResult(record);
+}
+
+function kindResult(record: AuditRecord): string {
   switch (record.kind) {
     case 'intent':
       return 'intent';

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import {
   createTokenInCaDir,
   defaultCaDir,
@@ -9,12 +9,30 @@ import {
   parseRole,
   parseTokenLifetime,
   revokeInCaDir,
+  signedRevocationsInCaDir,
   validateNodeName,
+  type ClusterFile,
 } from '@hvctl/common';
+import { loadCluster } from './cluster.js';
 import { table } from './format.js';
+import { formatPushResults, pushRevocations, type PushResult } from './revocation-push.js';
 
 const dirOption = ['--dir <dir>', 'CA directory (default: $HVCTL_CA_DIR or ~/.config/hvctl/ca)'] as const;
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** Sends the CA directory's signed list to every agent of the cluster; exit code 1 when any agent was not updated. */
+async function pushFromCaDir(dir: string, cluster: ClusterFile, timeoutMs: number): Promise<{ number: number; results: PushResult[] }> {
+  const { list } = await signedRevocationsInCaDir(dir);
+  const results = await pushRevocations(cluster, list, timeoutMs);
+  if (results.some((result) => !result.ok)) process.exitCode = 1;
+  return { number: list.number ?? 0, results };
+}
+
+const timeoutMs = (value: string): number => {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 100 || parsed > 120_000) throw new InvalidArgumentError('expected milliseconds from 100 to 120000');
+  return parsed;
+};
 
 /** `hvctl certs ...`: the cluster's own CA, certificates, tokens and revocation (docs/security.md). */
 export function certsCommand(): Command {
@@ -29,7 +47,8 @@ Examples:
   hvctl certs issue msk-1 --role node --san 10.0.1.11
   hvctl certs issue alice --role operator
   hvctl certs token billing --role viewer --expires 24h --nodes msk-1,spb-1
-  hvctl certs revoke alice
+  hvctl certs revoke alice --cluster prod.yaml      (also pushes the list to every agent)
+  hvctl certs push --cluster prod.yaml
   hvctl certs list --json`,
   );
 
@@ -103,19 +122,65 @@ Examples:
 
   certs
     .command('revoke <target>')
-    .description('Revoke by name (every certificate and token of that holder), certificate serial, or token id. Agents refuse it on its next call once revoked.json reaches them.')
+    .description('Revoke by name (every certificate and token of that holder), certificate serial, or token id, and push the signed list to every agent.')
     .option(...dirOption)
     .option('--reason <text>', 'why (recorded)', 'revoked by an admin')
+    .option('--push', 'send the signed list to every agent of the cluster (default when --cluster or $HVCTL_CLUSTER is given)')
+    .option('--no-push', 'only write the CA directory\'s revoked.json')
+    .option('--timeout <ms>', 'how long to wait for each agent when pushing', timeoutMs, 5000)
     .option('--json', 'machine-readable output')
-    .addHelpText('after', '\nCopy the CA directory\'s revoked.json to every agent (its tls.revoked path); agents re-read it within a second.\n\nExamples:\n  hvctl certs revoke alice --reason "left the company"\n  hvctl certs revoke 5A1F3C0D9E...\n  hvctl certs revoke tok-3f2a9c1b0d4e5f60')
-    .action(async (target: string, options: { dir?: string; reason: string; json?: boolean }) => {
+    .addHelpText(
+      'after',
+      `
+The CA directory's revoked.json is numbered and signed with ca.key. With --push (the default
+when a cluster is named) every agent gets it at once over SecurityService.UpdateRevocations
+(your identity must be admin); each agent checks the signature, refuses an older list,
+writes it to its tls.revoked file and refuses the revoked identity from its next call.
+Exit code 1 when an agent was not updated: run \`hvctl certs push\` once it is back.
+Without a push, copy revoked.json to every agent's tls.revoked path (re-read within a second).
+
+Examples:
+  hvctl certs revoke alice --reason "left the company" --cluster prod.yaml
+  hvctl certs revoke 5A1F3C0D9E... --no-push
+  hvctl certs revoke tok-3f2a9c1b0d4e5f60 --push --json`,
+    )
+    .action(async (target: string, options: { dir?: string; reason: string; push?: boolean; timeout: number; json?: boolean }, command: Command) => {
       const dir = options.dir ?? defaultCaDir();
+      const { cluster: clusterOption } = command.optsWithGlobals<{ cluster?: string }>();
+      const push = options.push ?? Boolean(clusterOption || process.env['HVCTL_CLUSTER']);
+      // The cluster is read first: a bad cluster file stops the command before anything is revoked.
+      const cluster = push ? await loadCluster(clusterOption) : undefined;
       const revoked = await revokeInCaDir(dir, target, options.reason);
-      if (options.json) console.log(JSON.stringify(revoked, null, 2));
-      else {
-        console.log(revoked.length ? revoked.map((entry) => `revoked ${entry.id} (${entry.name})`).join('\n') : `already revoked: ${target}`);
-        console.log(`next: copy ${dir}/revoked.json to every agent's tls.revoked path`);
+      const pushed = cluster ? await pushFromCaDir(dir, cluster, options.timeout) : undefined;
+      if (options.json) {
+        console.log(JSON.stringify({ revoked, ...(pushed ? { list: pushed.number, pushed: pushed.results } : {}) }, null, 2));
+        return;
       }
+      console.log(revoked.length ? revoked.map((entry) => `revoked ${entry.id} (${entry.name})`).join('\n') : `already revoked: ${target}`);
+      if (pushed) console.log(formatPushResults(pushed.results, pushed.number));
+      else console.log(`next: hvctl certs push --cluster FILE, or copy ${dir}/revoked.json to every agent's tls.revoked path`);
+    });
+
+  certs
+    .command('push')
+    .description("Send the CA directory's signed revocation list to every agent of the cluster (admin identity needed).")
+    .option(...dirOption)
+    .option('--timeout <ms>', 'how long to wait for each agent', timeoutMs, 5000)
+    .option('--json', 'machine-readable output')
+    .addHelpText(
+      'after',
+      `
+For agents that were down during \`hvctl certs revoke\`, or after restoring one. Agents keep
+the newest list they were given and refuse an older one. Exit code 1 when an agent was not updated.
+
+Examples:
+  hvctl certs push --cluster prod.yaml
+  hvctl certs push --json | jq '.pushed[] | select(.ok | not)'`,
+    )
+    .action(async (options: { dir?: string; timeout: number; json?: boolean }, command: Command) => {
+      const { cluster: clusterOption } = command.optsWithGlobals<{ cluster?: string }>();
+      const pushed = await pushFromCaDir(options.dir ?? defaultCaDir(), await loadCluster(clusterOption), options.timeout);
+      console.log(options.json ? JSON.stringify({ list: pushed.number, pushed: pushed.results }, null, 2) : formatPushResults(pushed.results, pushed.number));
     });
 
   certs

@@ -12,7 +12,8 @@ export const LAB_ADMIN = 'lab-admin';
  * `lab up --tls`: a CA in DIR/ca, a node certificate per lab agent and an admin
  * certificate for the console; every agent config gets `tls:` (so the agent serves
  * mutual TLS and ignores --insecure-lab) and the lab cluster file gets the console's
- * identity. Returns the plan with those sections added.
+ * identity and the CA's revocation list (the console refuses revoked agents). Returns
+ * the plan with those sections added.
  */
 export async function secureLabPlan(dir: string, plan: LabPlan): Promise<LabPlan> {
   const caDir = join(dir, 'ca');
@@ -24,7 +25,7 @@ export async function secureLabPlan(dir: string, plan: LabPlan): Promise<LabPlan
     nodes.push({ ...node, agentConfig: { ...node.agentConfig, tls: { ca: issued.caPath, cert: issued.certPath, key: issued.keyPath, revoked } } });
   }
   const admin = await issueInCaDir(caDir, { name: LAB_ADMIN, role: 'admin' });
-  return { ...plan, nodes, cluster: { ...plan.cluster, tls: { ca: admin.caPath, cert: admin.certPath, key: admin.keyPath } } };
+  return { ...plan, nodes, cluster: { ...plan.cluster, tls: { ca: admin.caPath, cert: admin.certPath, key: admin.keyPath, revoked } } };
 }
 
 /** A client for one lab agent, with the lab cluster file's identity when the lab runs TLS. */

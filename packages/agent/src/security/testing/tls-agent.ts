@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -10,6 +10,7 @@ import {
   issueCertificate,
   issueInCaDir,
   loadClientIdentity,
+  makePrivateDir,
   silentLogger,
   type ClientIdentity,
   type Role,
@@ -24,6 +25,8 @@ import type { AgentConfig } from '../../config.js';
  */
 export interface TlsAgentFixture {
   readonly dir: string;
+  /** The revoked.json the agent enforces (tls.revoked). */
+  readonly revokedPath: string;
   readonly caDir: string;
   readonly agent: RunningAgent;
   readonly address: string;
@@ -40,12 +43,25 @@ export interface TlsAgentFixture {
   close(): Promise<void>;
 }
 
-export async function startTlsAgent(): Promise<TlsAgentFixture> {
+export interface TlsAgentOptions {
+  /**
+   * Give the agent its own copy of revoked.json (as on a real node) instead of the CA
+   * directory's file, so only a push (SecurityService) changes what it enforces.
+   */
+  readonly ownRevokedCopy?: boolean;
+}
+
+export async function startTlsAgent(options: TlsAgentOptions = {}): Promise<TlsAgentFixture> {
   const dir = await makeTempDir('hvctl-tls-');
   const caDir = join(dir, 'ca');
   await initCaDir(caDir, { cluster: 'test' });
   const node = await issueInCaDir(caDir, { name: 'msk-1', role: 'node' });
   const [port, link] = await freePorts(2);
+  const revoked = options.ownRevokedCopy ? join(dir, 'node-tls', 'revoked.json') : caPaths(caDir).revoked;
+  if (options.ownRevokedCopy) {
+    await makePrivateDir(join(dir, 'node-tls'));
+    await copyFile(caPaths(caDir).revoked, revoked);
+  }
   const seed = join(dir, 'seed.json');
   await writeFile(seed, JSON.stringify({ resources: [], domains: [], announcements: [] }));
   const config: AgentConfig = {
@@ -57,7 +73,7 @@ export async function startTlsAgent(): Promise<TlsAgentFixture> {
     log: { level: 'info', file: join(dir, 'agent.log') },
     drivers: { drbd: 'sim', kvm: 'sim', routing: 'sim', backup: 'sim', host: 'sim' },
     sim: { siteKind: 'main', link: `127.0.0.1:${link}`, peers: [], repositoryNode: 'msk-1', seed },
-    tls: { ca: node.caPath, cert: node.certPath, key: node.keyPath, revoked: caPaths(caDir).revoked },
+    tls: { ca: node.caPath, cert: node.certPath, key: node.keyPath, revoked },
   };
   const agent = await startAgent(config, silentLogger());
   const address = `127.0.0.1:${agent.port}`;
@@ -70,6 +86,7 @@ export async function startTlsAgent(): Promise<TlsAgentFixture> {
   };
   return {
     dir,
+    revokedPath: revoked,
     caDir,
     agent,
     address,
