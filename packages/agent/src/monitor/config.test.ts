@@ -34,6 +34,14 @@ describe('monitor config', () => {
     expect(() => parseMonitorConfig({ sla: { unknown: 'maybe' } }, fail)).toThrow(/monitor\.sla\.unknown/);
   });
 
+  it('reads declared maintenance windows next to the SLA rule', () => {
+    const config = parseMonitorConfig({ sla: { maintenance: 'exclude', maintenanceWindows: [{ from: '2026-11-20T02:00:00Z', to: '2026-11-20T04:00:00Z', site: 'msk', reason: 'switch firmware' }] } }, fail);
+    expect(config?.maintenanceWindows).toEqual([{ startMs: Date.UTC(2026, 10, 20, 2), endMs: Date.UTC(2026, 10, 20, 4), site: 'msk', reason: 'switch firmware' }]);
+    expect(config?.sla.maintenance).toBe('exclude');
+    expect(parseMonitorConfig({}, fail)?.maintenanceWindows).toEqual([]);
+    expect(() => parseMonitorConfig({ sla: { maintenanceWindows: [{ from: '2026-11-20T02:00:00Z', to: '2026-11-20T04:00:00Z' }] } }, fail)).toThrow(/monitor\.sla\.maintenanceWindows\[0\] needs exactly one of vms, nodes or site/);
+  });
+
   it('is read from agent.yaml', () => {
     const config = parseAgentConfig(
       { node: 'bak-1', site: 'bak', listen: '127.0.0.1:7405', drivers: { drbd: 'real', kvm: 'real', routing: 'real', backup: 'sim', host: 'real' }, sim: { link: '127.0.0.1:7505' }, monitor: { nodeUnreachableAfterSeconds: 5 } },

@@ -1,6 +1,7 @@
 import { DEFAULT_RPO_TARGET_SECONDS } from '@hvctl/common';
 import type { HookConfig } from '../alerts/hooks.js';
 import { parseSlaRule, type SlaRule } from '../sla/rule.js';
+import { parseMaintenanceWindows, type MaintenanceWindow } from '../sla/windows.js';
 
 /** The `monitor:` section of agent.yaml: the cluster watcher (runs on the backup site). */
 export interface MonitorConfig {
@@ -20,6 +21,8 @@ export interface MonitorConfig {
   /** Evaluation throttle: at most one evaluation per this many ms (default 500). */
   readonly evaluateEveryMs: number;
   readonly sla: SlaRule;
+  /** Planned maintenance declared in `sla.maintenanceWindows`. */
+  readonly maintenanceWindows: readonly MaintenanceWindow[];
   readonly hooks: readonly HookConfig[];
   /** Delivery attempts per alert and hook (default 5). */
   readonly hookAttempts: number;
@@ -70,6 +73,7 @@ export function parseMonitorConfig(raw: unknown, fail: (message: string) => neve
     resolveAfterSeconds: number('resolveAfterSeconds', 10, 0),
     evaluateEveryMs: number('evaluateEveryMs', 500, 50),
     sla: parseSlaRule(doc['sla'], (message) => fail(`monitor.${message}`)),
+    maintenanceWindows: parseMaintenanceWindows((doc['sla'] as Record<string, unknown> | undefined)?.['maintenanceWindows'], (message) => fail(`monitor.${message}`)),
     hooks,
     hookAttempts: number('hookAttempts', 5, 1),
   };

@@ -123,13 +123,14 @@ export class Monitor {
   }
 
   /** The SLA report of a month (default: the current one), from the journal. */
-  report(month: Month = monthOf(this.now()), vm?: string): SlaReport {
-    return buildReport(this.recorder.transitions(), this.recorder.gaps(), { month, nowMs: this.now(), rule: this.deps.config.sla, ...(vm ? { vm } : {}) });
+  async report(month: Month = monthOf(this.now()), vm?: string): Promise<SlaReport> {
+    const view = await this.recorder.month(month);
+    return buildReport(view.transitions, view.gaps, { month, nowMs: this.now(), rule: this.deps.config.sla, windows: this.deps.config.maintenanceWindows, ...(vm ? { vm } : {}) });
   }
 
   /** Journal records in [fromMs, toMs). */
-  transitions(fromMs: number, toMs: number): Transition[] {
-    return this.recorder.transitions().filter((record) => record.atMs >= fromMs && record.atMs < toMs);
+  transitions(fromMs: number, toMs: number): Promise<Transition[]> {
+    return this.recorder.range(fromMs, toMs);
   }
 
   firing(): Alert[] {
@@ -160,7 +161,7 @@ export class Monitor {
     const nowMs = this.now();
     const topology = buildTopology(snapshot, nowMs, { rpoTargetSeconds: this.deps.config.rpoTargetSeconds });
     await this.recorder.observe(observe(snapshot, topology));
-    const sla = this.report(monthOf(nowMs)).vms;
+    const sla = (await this.report(monthOf(nowMs))).vms;
     const { config } = this.deps;
     this.engine.evaluate(
       evaluateRules(

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { loadProtos } from '@hvctl/proto';
 import { createAgentClient, createLogger, deadline, HvctlError, ProcessRunner, unary, type AgentClient } from '@hvctl/common';
 import { parseMonitorConfig } from '../monitor/config.js';
 import { Monitor } from '../monitor/monitor.js';
-import { JOURNAL_FILE } from '../monitor/recorder.js';
+import { LEGACY_JOURNAL_FILE, journalFileOf } from '../monitor/recorder.js';
 import { bindServer } from '../server.js';
 import { availabilityService } from './availability.js';
 
@@ -51,7 +51,8 @@ describe('AvailabilityService over gRPC', () => {
     servers = [];
     clients = [];
     await mkdir(join(dir, 'monitor'));
-    await writeFile(join(dir, 'monitor', JOURNAL_FILE), journal.map((line) => `${JSON.stringify(line)}\n`).join(''));
+    // A journal in the single-file layout of earlier versions: split into month files on start.
+    await writeFile(join(dir, 'monitor', LEGACY_JOURNAL_FILE), journal.map((line) => `${JSON.stringify(line)}\n`).join(''));
     const config = parseMonitorConfig({ enabled: true }, (message) => {
       throw new Error(message);
     });
@@ -93,6 +94,14 @@ describe('AvailabilityService over gRPC', () => {
       ['spb', 1, 0, 0],
     ]);
 
+    // (read from October's own file, after the legacy journal was split)
+    expect((await readdir(join(dir, 'monitor'))).filter((name) => name.startsWith('availability')).sort()).toEqual([
+      journalFileOf({ year: 2026, month: 9 }),
+      journalFileOf({ year: 2026, month: 10 }),
+      journalFileOf({ year: 2026, month: 11 }),
+      `${LEGACY_JOURNAL_FILE}.migrated`,
+      'availability.alive',
+    ].sort());
     const one = await unary<GetReportResponse__Output>('GetReport', (cb) => client.availability.getReport({ month: '2026-10', vm: 'db-1' }, deadline(), cb));
     expect(one.vms.map((vm) => vm.vm)).toEqual(['db-1']);
   });

@@ -52,13 +52,13 @@ export function availabilityService(logger: Logger, self: string, monitor: Monit
       const watcher = need();
       const month = request.month ? parseMonth(request.month) : undefined;
       const vm = request.vm ? validateResourceName(request.vm, 'vm') : undefined;
-      return reportMessage(watcher.report(month, vm), self);
+      return reportMessage(await watcher.report(month, vm), self);
     }),
     ListTransitions: unary(logger, 'ListTransitions', async (request) => {
       const watcher = need();
       const to = Number(request.toUnixMs) || Date.now() + 1;
       return {
-        transitions: watcher.transitions(Number(request.fromUnixMs) || 0, to).map((record) => ({
+        transitions: (await watcher.transitions(Number(request.fromUnixMs) || 0, to)).map((record) => ({
           atUnixMs: record.atMs,
           kind: record.kind,
           subject: record.subject,

@@ -8,6 +8,8 @@ export interface FaultTarget {
   failDisk(resource: string): void;
   setLinkDelay(delayMs: number): void;
   failMigrations(count: number): void;
+  /** Damages a stored backup snapshot of `vm` (its newest when `snapshotId` is empty); returns it. */
+  corruptBackup(vm: string, snapshotId: string): { readonly id: string; readonly shortId: string };
 }
 
 const MAX_DELAY_MS = 60_000;
@@ -31,6 +33,11 @@ export function faultsService(logger: Logger, target: FaultTarget): FaultsServic
       if (request.count > 1000) throw invalidArgument('count must be at most 1000');
       target.failMigrations(request.count);
       return {};
+    }),
+    CorruptBackup: unary(logger, 'CorruptBackup', async (request) => {
+      if (request.snapshotId !== '' && !/^[0-9a-f]{1,64}$/.test(request.snapshotId)) throw invalidArgument(`"${request.snapshotId.slice(0, 70)}" is not a snapshot id`);
+      const snapshot = target.corruptBackup(validateResourceName(request.vm, 'vm'), request.snapshotId);
+      return { snapshotId: snapshot.id, shortId: snapshot.shortId };
     }),
   };
 }

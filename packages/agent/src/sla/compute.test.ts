@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { aggregateSites, computeSubject, mergeIntervals, monthBounds, parseMonth, type ComputeOptions, type StatePoint } from './compute.js';
+import type { Transition } from '../monitor/recorder.js';
+import { buildReport } from './report.js';
 import { DEFAULT_SLA_RULE, parseSlaRule, type SlaRule } from './rule.js';
+import { parseMaintenanceWindows } from './windows.js';
 
 const MIN = 60_000;
 const NOV = { year: 2026, month: 11 }; // 30 days: 43,200 minutes, 99.5% allows 216
@@ -158,5 +161,102 @@ describe('SLA arithmetic', () => {
     expect(parseSlaRule({ guaranteePercent: 99.9, unknown: 'exclude' }, fail)).toEqual({ ...DEFAULT_SLA_RULE, guaranteePercent: 99.9, unknown: 'exclude' });
     expect(() => parseSlaRule({ guaranteePercent: 120 }, fail)).toThrow(/guaranteePercent/);
     expect(() => parseSlaRule({ maintenance: 'ignore' }, fail)).toThrow(/maintenance/);
+  });
+});
+
+describe('declared maintenance windows (monitor.sla.maintenanceWindows)', () => {
+  const fail = (message: string): never => {
+    throw new Error(message);
+  };
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  /** A VM's journal: [minute, state, node, site]. */
+  const journal = (vm: string, ...list: [number, StatePoint['state'], string, string][]): Transition[] =>
+    list.map(([minute, state, node, site]) => ({ atMs: at(minute), kind: 'vm', subject: vm, state, node, site, detail: '' }));
+  const window = (from: number, to: number, selector: Record<string, unknown>): Record<string, unknown> => ({ from: iso(at(from)), to: iso(at(to)), reason: 'kernel update', ...selector });
+
+  const cases: { name: string; transitions: Transition[]; windows: Record<string, unknown>[]; rule?: Partial<SlaRule>; expected: Record<string, number> }[] = [
+    {
+      name: 'a window naming the VM turns its outage inside the window into excluded maintenance',
+      // Down 100-500, window 100-400: 300 maintenance (excluded), 100 down.
+      transitions: journal('web-1', [-1, 'up', 'msk-1', 'msk'], [100, 'down', 'msk-1', 'msk'], [500, 'up', 'msk-1', 'msk']),
+      windows: [window(100, 400, { vms: ['web-1'] })],
+      expected: { downMinutes: 100, countedMinutes: 43_200 - 300, maintenance: 300, minutesShort: 0 },
+    },
+    {
+      name: "a node's window covers the VM while it is on that node",
+      transitions: journal('web-1', [-1, 'up', 'msk-1', 'msk'], [100, 'down', 'msk-1', 'msk'], [500, 'up', 'msk-1', 'msk']),
+      windows: [window(0, 1000, { nodes: ['msk-1'] })],
+      expected: { downMinutes: 0, maintenance: 400 },
+    },
+    {
+      name: "a node's window does not cover a VM that moved away from the node before it",
+      // web-1 moved to spb-1 at 50; the msk-1 window 0-1000 covers only 0-50 of it (it was up then).
+      transitions: journal('web-1', [-1, 'up', 'msk-1', 'msk'], [50, 'up', 'spb-1', 'spb'], [100, 'down', 'spb-1', 'spb'], [500, 'up', 'spb-1', 'spb']),
+      windows: [window(0, 1000, { nodes: ['msk-1'] })],
+      expected: { downMinutes: 400, maintenance: 0, minutesShort: 184 },
+    },
+    {
+      name: "a site's window covers the VMs on that site's nodes",
+      transitions: journal('web-1', [-1, 'up', 'spb-2', 'spb'], [100, 'down', 'spb-2', 'spb'], [300, 'up', 'spb-2', 'spb']),
+      windows: [window(150, 250, { site: 'spb' }), window(0, 1000, { site: 'msk' })],
+      expected: { downMinutes: 100, maintenance: 100 },
+    },
+    {
+      name: 'overlapping declared windows and recorded maintenance are counted once',
+      // Recorded maintenance 100-200 (a drain), then down 200-600; windows 150-400 and 300-500 merge into 150-500.
+      transitions: journal('web-1', [-1, 'up', 'msk-1', 'msk'], [100, 'maintenance', 'msk-1', 'msk'], [200, 'down', 'msk-1', 'msk'], [600, 'up', 'msk-1', 'msk']),
+      windows: [window(150, 400, { vms: ['web-1'] }), window(300, 500, { nodes: ['msk-1'] })],
+      expected: { maintenance: 400, downMinutes: 100, countedMinutes: 43_200 - 400 },
+    },
+    {
+      name: 'a window crossing into the next month is clipped to this one',
+      transitions: journal('web-1', [-1, 'up', 'msk-1', 'msk'], [43_200 - 60, 'down', 'msk-1', 'msk'], [43_200 + 120, 'up', 'msk-1', 'msk']),
+      windows: [window(43_200 - 30, 43_200 + 200, { vms: ['web-1'] })],
+      expected: { maintenance: 30, downMinutes: 30 },
+    },
+    {
+      name: "with maintenance: down a declared window's outage is still down",
+      transitions: journal('web-1', [-1, 'up', 'msk-1', 'msk'], [100, 'down', 'msk-1', 'msk'], [500, 'up', 'msk-1', 'msk']),
+      windows: [window(100, 400, { vms: ['web-1'] })],
+      rule: { maintenance: 'down' },
+      expected: { maintenance: 300, downMinutes: 400, countedMinutes: 43_200, minutesShort: 184, creditMinutes: 368 },
+    },
+    {
+      name: 'with maintenance: available a declared window counts as up',
+      transitions: journal('web-1', [-1, 'up', 'msk-1', 'msk'], [100, 'down', 'msk-1', 'msk'], [500, 'up', 'msk-1', 'msk']),
+      windows: [window(100, 400, { vms: ['web-1'] })],
+      rule: { maintenance: 'available' },
+      expected: { maintenance: 300, downMinutes: 100, countedMinutes: 43_200 },
+    },
+  ];
+
+  for (const testCase of cases) {
+    it(testCase.name, () => {
+      const windows = parseMaintenanceWindows(testCase.windows, fail);
+      const report = buildReport(testCase.transitions, [], { month: NOV, nowMs: decStart + 1000 * MIN, rule: rule(testCase.rule ?? {}), windows });
+      const vm = report.vms[0];
+      expect(vm?.subject).toBe('web-1');
+      for (const [key, value] of Object.entries(testCase.expected)) {
+        const actual = key === 'maintenance' ? vm?.minutes.maintenance : vm?.[key as keyof NonNullable<typeof vm>];
+        expect(actual, key).toBeCloseTo(value, 6);
+      }
+      const total = Object.values(vm?.minutes ?? {}).reduce((sum, minutes) => sum + minutes, 0);
+      expect(total).toBeCloseTo(vm?.minutesInMonth ?? 0, 6);
+    });
+  }
+
+  it('validates declared windows, naming the entry', () => {
+    expect(parseMaintenanceWindows(undefined, fail)).toEqual([]);
+    expect(parseMaintenanceWindows([{ from: new Date(at(0)), to: '2026-11-01T04:00:00+03:00', nodes: ['msk-1'] }], fail)).toEqual([
+      { startMs: at(0), endMs: at(60), nodes: ['msk-1'], reason: '' },
+    ]);
+    const bad = (entry: unknown): (() => unknown) => () => parseMaintenanceWindows([entry], fail);
+    expect(bad({ from: '2026-11-20T02:00:00', to: '2026-11-20T04:00:00Z', vms: ['a'] })).toThrow(/maintenanceWindows\[0\]\.from must be a time with its zone/);
+    expect(bad({ from: '2026-11-20T04:00:00Z', to: '2026-11-20T02:00:00Z', vms: ['a'] })).toThrow(/to must be after from/);
+    expect(bad({ from: '2026-11-20T02:00:00Z', to: '2026-11-20T04:00:00Z' })).toThrow(/exactly one of vms, nodes or site/);
+    expect(bad({ from: '2026-11-20T02:00:00Z', to: '2026-11-20T04:00:00Z', vms: ['a'], site: 'msk' })).toThrow(/exactly one of vms, nodes or site/);
+    expect(bad({ from: '2026-11-20T02:00:00Z', to: '2026-11-20T04:00:00Z', nodes: [] })).toThrow(/nodes must be a non-empty list/);
+    expect(bad({ from: '2026-11-20T02:00:00Z', to: '2026-11-20T04:00:00Z', site: 'msk', node: 'msk-1' })).toThrow(/\.node is not a setting/);
+    expect(() => parseMaintenanceWindows({ from: 'x' }, fail)).toThrow(/must be a list/);
   });
 });

@@ -208,6 +208,26 @@ exit 17`,
     expect(result.stderr).toBe('oops\n');
   });
 
+  it('streams a file into a follower as its stdin, byte for byte, and refuses an unreadable one before starting', async () => {
+    // Given a binary file larger than a pipe buffer
+    const data = Buffer.alloc(300_000);
+    for (let i = 0; i < data.length; i += 1) data[i] = (i * 7919) % 256;
+    const input = join(dir, 'stdin.bin');
+    await writeFile(input, data);
+    const tool = await fake('copy-stdin', `cat > '${join(dir, 'stdin.copy')}'; echo copied`);
+    // When a follower is fed from it
+    const lines: string[] = [];
+    const handle = runner.stream(tool.path, { args: [], stdinFile: input, onLine: (line) => lines.push(line) });
+    await handle.done;
+    // Then the tool read exactly its bytes
+    expect(lines).toEqual(['copied']);
+    expect((await readFile(join(dir, 'stdin.copy'))).equals(data)).toBe(true);
+    // And a missing file fails before anything runs, naming the file
+    const before = await readFile(join(dir, 'stdin.copy'));
+    expect(() => runner.stream(tool.path, { args: [], stdinFile: join(dir, 'missing.bin'), onLine: () => undefined })).toThrow(/cannot read .*missing\.bin.*was not started/);
+    expect((await readFile(join(dir, 'stdin.copy'))).equals(before)).toBe(true);
+  });
+
   it('debug-logs the argv with secrets redacted, also in errors', async () => {
     const lines: string[] = [];
     const sink = new Writable({

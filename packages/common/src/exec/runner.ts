@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import type { Logger } from 'pino';
 import { HvctlError, type ErrorCode } from '../errors.js';
@@ -68,6 +68,12 @@ export interface StreamOptions extends CommonOptions {
   readonly carriageReturn?: boolean;
   /** Keep stdin open for `write` (drbdsetup events2 --poll). Default: stdin is /dev/null. */
   readonly keepStdinOpen?: boolean;
+  /**
+   * A file or block device opened read-only and given to the tool as its stdin (`restic
+   * backup --stdin` fed from a volume snapshot): the tool reads it directly, no copy passes
+   * through this process. Not with keepStdinOpen.
+   */
+  readonly stdinFile?: string;
   /** Longest line accepted, in bytes (default 1 MiB); past it the tree is killed. */
   readonly maxLineBytes?: number;
 }
@@ -101,6 +107,17 @@ function redactAll(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const secret of secrets) if (secret !== '') out = out.split(secret).join('[redacted]');
   return out;
+}
+
+/** Opens a tool's stdin file read-only, or says which file could not be read and that nothing ran. */
+function openStdinFile(command: string, path: string): number {
+  try {
+    return openSync(path, 'r');
+  } catch (error) {
+    throw new HvctlError('FAILED_PRECONDITION', `cannot read ${path} to feed ${command} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); ${command} was not started`, {
+      nextSteps: [`check that ${path} exists and is readable by the agent`],
+    });
+  }
 }
 
 /** Process state from /proc/PID/stat ("R", "S", "Z", ...) and process group, or undefined. */
@@ -305,18 +322,26 @@ export class ProcessRunner implements CommandRunner {
         this.logger?.error({ err: error, command }, 'stream stderr handler failed');
       }
     };
+    if (options.stdinFile !== undefined && options.keepStdinOpen) throw new HvctlError('INTERNAL', `${command}: stdinFile and keepStdinOpen exclude each other`);
+    const stdinFd = options.stdinFile === undefined ? undefined : openStdinFile(command, options.stdinFile);
     // Streams have no default timeout: a follower runs until stopped.
-    const execution: Execution = this.execute(command, options, undefined, {
-      stdin: options.keepStdinOpen ? 'pipe' : 'ignore',
-      onStdout: (chunk) => feed(out, chunk, deliverOut),
-      onStderr: (chunk) => feed(err, chunk, deliverErr),
-      onClose: () => {
-        for (const line of out.end()) deliverOut(line);
-        for (const line of err.end()) deliverErr(line);
-      },
-      stdout: () => '',
-      stderr: () => stderrKept,
-    });
+    let execution: Execution;
+    try {
+      execution = this.execute(command, options, undefined, {
+        stdin: stdinFd ?? (options.keepStdinOpen ? 'pipe' : 'ignore'),
+        onStdout: (chunk) => feed(out, chunk, deliverOut),
+        onStderr: (chunk) => feed(err, chunk, deliverErr),
+        onClose: () => {
+          for (const line of out.end()) deliverOut(line);
+          for (const line of err.end()) deliverErr(line);
+        },
+        stdout: () => '',
+        stderr: () => stderrKept,
+      });
+    } finally {
+      // The child holds its own copy of the descriptor.
+      if (stdinFd !== undefined) closeSync(stdinFd);
+    }
     const child = execution.child;
     child.stdin?.on('error', () => undefined);
     return {
@@ -336,7 +361,8 @@ export class ProcessRunner implements CommandRunner {
     options: CommonOptions,
     defaultTimeoutMs: number | undefined,
     io: {
-      readonly stdin: 'pipe' | 'ignore';
+      /** 'pipe', 'ignore', or an open file descriptor the child reads. */
+      readonly stdin: 'pipe' | 'ignore' | number;
       readonly onStdout: (chunk: Buffer) => void;
       readonly onStderr: (chunk: Buffer) => void;
       readonly onClose?: () => void;

@@ -28,8 +28,9 @@ async function backups(dir: string, vm: string): Promise<BackupRow[]> {
 /**
  * Issue 7's lab "done when" for backups and metrics: a schedule in the cluster file makes
  * bak-1 run backups of every VM where it is Primary; a restore --as brings the data back
- * identical (in the simulation: the volume's content checksum); verify passes; an
- * agent's metrics endpoint is scrapeable.
+ * identical (in the simulation: the volume's content checksum); verify passes, and fails
+ * (exit 6) once `lab fault corrupt-backup` damaged a stored backup; an agent's metrics
+ * endpoint is scrapeable.
  */
 describe('scheduled backups, restore and metrics in the lab', () => {
   let dir: string;
@@ -91,6 +92,22 @@ describe('scheduled backups, restore and metrics in the lab', () => {
     const verify = await hvctl(dir, 'backup', 'verify', '--sample', '2', '--json');
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, node: 'bak-1' });
+
+    // When a lab fault damages the stored data of web-1's newest backup
+    const [latest] = await backups(dir, 'web-1');
+    const fault = await hvctl(dir, 'lab', 'fault', 'corrupt-backup', 'web-1', '--dir', dir);
+    expect(fault.code, fault.stderr).toBe(0);
+    expect(fault.stdout).toContain(`damaged the stored data of snapshot ${latest?.shortId ?? '?'} of web-1`);
+    // Then verify fails with exit 6, naming the damaged snapshot and why
+    const damaged = await hvctl(dir, 'backup', 'verify', '--sample', '10');
+    expect(damaged.code, damaged.stdout + damaged.stderr).toBe(6);
+    expect(damaged.stdout).toMatch(/1 snapshot\(s\) reference damaged pack data/);
+    expect(damaged.stdout).toContain(`FAIL ${latest?.shortId ?? '?'} web-1: restored data differs from the recorded checksum`);
+    expect(damaged.stdout).toContain('Verification FAILED');
+    // And a fault naming a VM without backups damages nothing and says so
+    const none = await hvctl(dir, 'lab', 'fault', 'corrupt-backup', 'no-such-vm', '--dir', dir);
+    expect(none.code).not.toBe(0);
+    expect(none.stderr).toMatch(/no backup of no-such-vm in the repository on bak-1; nothing was damaged/);
 
     // And the metrics endpoint of bak-1 is scrapeable and reports web-1's last backup
     const state = await readLabState(dir);

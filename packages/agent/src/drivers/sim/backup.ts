@@ -197,17 +197,6 @@ export class SimBackup implements BackupDriver {
     return { ok: damaged === 0 && samples.every((entry) => entry.ok), checkMessage, samples };
   }
 
-  /** Lab fault: damages the stored data of a snapshot, so a restore yields other bytes. */
-  corrupt(snapshotId: string): Snapshot__Output {
-    const repository = this.world.repository;
-    if (!repository) throw failedPrecondition(`${this.world.name} holds no backup repository`);
-    const snapshot = this.find(repository.snapshots, snapshotId);
-    repository.corrupted = [...new Set([...(repository.corrupted ?? []), snapshot.id])];
-    this.world.persistNow();
-    this.world.log('warn', 'backup', `lab fault: the stored data of snapshot ${snapshot.shortId} (${snapshot.vm}) is damaged`);
-    return snapshot;
-  }
-
   async restore(snapshotId: string, targetResource: string, overwrite: boolean): Promise<RestoreResult> {
     const { world } = this;
     const snapshot = world.repository

@@ -18,7 +18,8 @@ import type {
   VolumeSnapshotResult,
 } from '../../types.js';
 import { ChangeListeners, assertSafeName, domainError, probeFailed, probeFailure, probeOk } from '../common.js';
-import { treeChecksum } from './checksum.js';
+import { imageSize } from './block-device.js';
+import { imageChecksum, treeChecksum } from './checksum.js';
 import { parseBackupLine, parseForget, parseResticVersion, parseSnapshots, tagValue, type ForgetGroup, type ResticFormatError, type ResticSnapshot } from './parse-restic.js';
 import type { LvmVolumeSnapshots } from './volume-snapshots.js';
 
@@ -57,7 +58,7 @@ export interface RealBackupOptions {
   readonly longTimeoutMs?: number;
   /** How often a local repository is re-listed for watch deltas (snapshots made by other nodes). */
   readonly pollMs?: number;
-  /** LVM snapshots with guest freeze (backup.lvm); without it the live source path is copied, crash-consistent. */
+  /** LVM snapshots with guest freeze (backup.volumes); their block device is fed to `restic backup --stdin`. Without it the live source path is copied, crash-consistent. */
   readonly volumeSnapshots?: LvmVolumeSnapshots;
   readonly logger?: Logger;
 }
@@ -178,23 +179,27 @@ export class RealBackupDriver implements BackupDriver, StateSource {
     const name = assertSafeName(vm, 'vm');
     const startedMs = Date.now();
     let consistency = 'crash';
+    // The volume snapshot's block device, read by restic from stdin; without LVM, the live path.
+    let device: string | undefined;
     if (options.volumeSnapshotId && !(this.options.volumeSnapshots === undefined && options.volumeSnapshotId === `live-${name}`)) {
       const held = (await this.listVolumeSnapshots()).find((snapshot) => snapshot.id === options.volumeSnapshotId && snapshot.vm === name);
       if (!held) throw notFound(`volume snapshot ${options.volumeSnapshotId} of ${name} does not exist on ${this.options.node}; nothing was uploaded`, { nextSteps: ['run the backup again: it takes a new snapshot'] });
       consistency = held.consistency;
+      device = await this.options.volumeSnapshots?.devicePath(held.id);
     }
-    const source = this.options.sourcePath(name);
+    const source = device ?? this.options.sourcePath(name);
     let total: number;
     try {
-      total = await sizeOf(source);
-    } catch {
-      throw failedPrecondition(`nothing to back up for ${name}: ${source} does not exist on ${this.options.node}`, {
-        nextSteps: ['back up on the node where the VM runs, after its volume snapshot is mounted or exported there'],
+      total = device ? await imageSize(device) : await sizeOf(source);
+    } catch (error) {
+      const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${(error as Error).message})`;
+      throw failedPrecondition(`nothing to back up for ${name}: ${source} ${why} on ${this.options.node}; nothing was uploaded`, {
+        nextSteps: [device ? 'check the snapshot with `lvs`, then run the backup again' : 'back up on the node where the VM runs, after its volume snapshot is mounted or exported there'],
       });
     }
     const resource = this.options.resourceOf?.(name) ?? name;
     // The data as uploaded: exact when the source is a snapshot, as of this moment for a live path.
-    const checksum = await treeChecksum(source);
+    const checksum = device ? await imageChecksum(device, total, options.signal) : await treeChecksum(source);
     const report = (phase: string, percent: number, done: number, bytesTotal: number): void => options.onProgress({ phase, percent, bytesDone: done, bytesTotal });
     report('snapshot', 0, 0, total);
     let summaryId: string | undefined;
@@ -211,9 +216,14 @@ export class RealBackupDriver implements BackupDriver, StateSource {
       else if (message?.type === 'summary') summaryId = message.snapshotId;
       else if (message?.type === 'error') errors.push(`${message.during} ${message.item}${message.message ? `: ${message.message}` : ''}`);
     };
-    const args = ['backup', '--json', '--host', this.options.node, '--tag', `${TAG},vm=${name},resource=${resource},consistency=${consistency},size=${total},checksum=${checksum}`, '--', source];
+    const tags = ['--tag', `${TAG},vm=${name},resource=${resource},consistency=${consistency},size=${total},checksum=${checksum}`];
+    // A snapshot device is stored as one file, `<vm>.img`, restored as a regular file.
+    const args = device
+      ? ['backup', '--json', '--host', this.options.node, ...tags, '--stdin', '--stdin-filename', `${name}.img`]
+      : ['backup', '--json', '--host', this.options.node, ...tags, '--', source];
     const handle = this.runner.stream(this.options.restic, {
       args,
+      ...(device ? { stdinFile: device } : {}),
       env: this.env,
       redact: this.redact,
       timeoutMs: this.longTimeoutMs,
@@ -252,7 +262,7 @@ export class RealBackupDriver implements BackupDriver, StateSource {
     if (this.options.volumeSnapshots) return this.options.volumeSnapshots.snapshot(name, owner);
     // No LVM configured: the source path is copied as it is (documented in docs/backups.md).
     const snapshot: VolumeSnapshot__Output = { id: `live-${name}`, vm: name, resource: this.options.resourceOf?.(name) ?? name, node: this.options.node, createdUnixMs: Date.now(), consistency: 'crash', checksum: '', owner };
-    return { snapshot, freezeDetail: `no volume snapshots configured (backup.lvm): ${this.options.sourcePath(name)} is copied live, crash-consistent` };
+    return { snapshot, freezeDetail: `no volume snapshots configured (backup.volumes): ${this.options.sourcePath(name)} is copied live, crash-consistent` };
   }
 
   async releaseVolumeSnapshots(vm: string): Promise<string[]> {

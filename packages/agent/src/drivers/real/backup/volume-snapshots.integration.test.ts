@@ -48,11 +48,11 @@ describe('LvmVolumeSnapshots', () => {
     expect(freezeDetail).toMatch(/froze web-1.*thawed/);
     const calls = (await box.calls()).map((call) => call.join(' '));
     expect(calls).toEqual([
-      'lvs --reportformat json -o lv_name,origin,lv_time,lv_tags vg0',
+      'lvs --reportformat json -o lv_name,origin,lv_time,lv_tags,lv_path vg0',
       'virsh domfsfreeze web-1',
       'lvcreate --snapshot --name hvctl-bak-web-1 --size 5G --addtag consistency=application --addtag owner=wf-1 vg0/web-1',
       'virsh domfsthaw web-1',
-      'lvs --reportformat json -o lv_name,origin,lv_time,lv_tags vg0',
+      'lvs --reportformat json -o lv_name,origin,lv_time,lv_tags,lv_path vg0',
     ]);
   });
 

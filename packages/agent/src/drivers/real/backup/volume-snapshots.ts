@@ -1,5 +1,5 @@
 import type { VolumeSnapshot__Output } from '@hvctl/proto';
-import { ToolError, failedPrecondition, type CommandRunner, type Logger } from '@hvctl/common';
+import { ToolError, failedPrecondition, notFound, type CommandRunner, type Logger } from '@hvctl/common';
 import { assertSafeName } from '../common.js';
 
 export interface LvmSnapshotOptions {
@@ -26,9 +26,19 @@ export interface LvmSnapshotOptions {
 const PREFIX = 'hvctl-bak-';
 const SIZE = /^\d+(\.\d+)?[bBsSkKmMgGtT]?$/;
 
-/** The output of `lvs --reportformat json -o lv_name,origin,lv_time,lv_tags VG`. */
+/** The fields hvctl asks `lvs` for. */
+const LVS_FIELDS = 'lv_name,origin,lv_time,lv_tags,lv_path';
+
+/** The output of `lvs --reportformat json -o lv_name,origin,lv_time,lv_tags,lv_path VG`. */
 interface LvsReport {
-  report?: { lv?: { lv_name?: string; origin?: string; lv_time?: string; lv_tags?: string }[] }[];
+  report?: { lv?: { lv_name?: string; origin?: string; lv_time?: string; lv_tags?: string; lv_path?: string }[] }[];
+}
+
+/** The block device of each listed volume (`lv_path`, e.g. /dev/vg0/hvctl-bak-web-1), by name. */
+export function parseLvsDevices(text: string): Map<string, string> {
+  const report = JSON.parse(text) as LvsReport;
+  const volumes = report.report?.flatMap((entry) => entry.lv ?? []) ?? [];
+  return new Map(volumes.filter((lv) => lv.lv_name && lv.lv_path).map((lv) => [lv.lv_name as string, lv.lv_path as string]));
 }
 
 /** Parses `lvs --reportformat json` into hvctl's backup snapshots. */
@@ -62,7 +72,7 @@ export function parseLvsSnapshots(text: string, node: string): VolumeSnapshot__O
  */
 export class LvmVolumeSnapshots {
   constructor(private readonly options: LvmSnapshotOptions) {
-    if (!SIZE.test(options.snapshotSize)) throw failedPrecondition(`backup.lvm.snapshotSize "${options.snapshotSize}" is not an LVM size like 5G`);
+    if (!SIZE.test(options.snapshotSize)) throw failedPrecondition(`backup.volumes.snapshotSize "${options.snapshotSize}" is not an LVM size like 5G`);
     assertSafeName(options.volumeGroup, 'volume group');
   }
 
@@ -70,12 +80,16 @@ export class LvmVolumeSnapshots {
     return [...(this.options.libvirtUri ? ['-c', this.options.libvirtUri] : []), ...args];
   }
 
-  async list(): Promise<VolumeSnapshot__Output[]> {
+  private async lvs(): Promise<string> {
     const { stdout } = await this.options.runner.run(this.options.lvs, {
-      args: ['--reportformat', 'json', '-o', 'lv_name,origin,lv_time,lv_tags', this.options.volumeGroup],
+      args: ['--reportformat', 'json', '-o', LVS_FIELDS, this.options.volumeGroup],
       timeoutMs: this.options.timeoutMs ?? 30_000,
     });
-    return parseLvsSnapshots(stdout, this.options.node);
+    return stdout;
+  }
+
+  async list(): Promise<VolumeSnapshot__Output[]> {
+    return parseLvsSnapshots(await this.lvs(), this.options.node);
   }
 
   async snapshot(vm: string, owner: string): Promise<{ snapshot: VolumeSnapshot__Output; freezeDetail: string }> {
@@ -139,8 +153,11 @@ export class LvmVolumeSnapshots {
     return held.map((snapshot) => snapshot.id);
   }
 
-  /** Where a snapshot's data can be read (its block device). */
-  devicePath(snapshotId: string): string {
-    return `/dev/${this.options.volumeGroup}/${assertSafeName(snapshotId, 'snapshot')}`;
+  /** Where a snapshot's data can be read: its block device as lvs reports it (`lv_path`). */
+  async devicePath(snapshotId: string): Promise<string> {
+    const id = assertSafeName(snapshotId, 'snapshot');
+    const device = parseLvsDevices(await this.lvs()).get(id);
+    if (!device) throw notFound(`volume snapshot ${this.options.volumeGroup}/${id} is not listed by lvs on ${this.options.node}`, { nextSteps: ['run the backup again: it takes a new snapshot'] });
+    return device;
   }
 }
