@@ -149,6 +149,36 @@ describe('the audit journal on disk', () => {
     expect(journal.currentHead().seq).toBe(0);
   });
 
+
+  it('writes concurrent records as one group commit, each durable with its head before it resolves', async () => {
+    // Given a journal whose clock ticks once per read (a group takes one time stamp)
+    let clock = Date.parse('2026-11-23T12:00:00Z');
+    const journal = await open({ now: () => (clock += 1000) });
+    // When 20 intents are written at once
+    const seqs = await Promise.all(Array.from({ length: 20 }, (_, index) => journal.intent(cordon(`c${index}`), {})));
+    // Then each got its own seq, in call order, and the chain and the head cover all of them
+    expect(seqs).toEqual(Array.from({ length: 20 }, (_, index) => index + 1));
+    expect(JSON.parse(await readFile(join(journalDir, 'head.json'), 'utf8'))).toMatchObject({ seq: 20 });
+    expect(await journal.verify()).toMatchObject({ ok: true, records: 20 });
+    // And they were written in fewer commits than records
+    const times = new Set((await records()).map((record) => record.time));
+    expect(times.size).toBeLessThan(20);
+    // And an intent written alone afterwards still gets its own commit
+    await expect(journal.intent(cordon('alone'), {})).resolves.toBe(21);
+  });
+
+  it('refuses every record of a group whose write fails, and the head does not move', async () => {
+    // Given a journal with one record, whose file then becomes a directory
+    const journal = await open();
+    await journal.intent(cordon('r0'), {});
+    await rm(join(journalDir, 'audit.jsonl'));
+    await mkdir(join(journalDir, 'audit.jsonl'));
+    // When three intents are written at once, all three fail with UNAVAILABLE
+    const results = await Promise.allSettled([1, 2, 3].map((index) => journal.intent(cordon(`r${index}`), {})));
+    expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    for (const result of results) if (result.status === 'rejected') expect(result.reason).toMatchObject({ code: 'UNAVAILABLE' });
+    expect(journal.currentHead().seq).toBe(1);
+  });
   it('records a denial for the authorisation interceptor, and never throws even when the journal cannot be written', async () => {
     const journal = await open();
     // When a viewer's promote is denied

@@ -39,6 +39,8 @@ export interface AuditCall {
   readonly identity: AuditIdentity;
   readonly requestId?: string;
   readonly workflowId?: string;
+  /** The request id was already served (RequestLedger): this call repeats the first one's result and does not act. */
+  readonly replayed?: boolean;
 }
 
 /** How a call ended. */
@@ -56,16 +58,33 @@ export interface AuditSnapshot {
   readonly head: AuditHead;
 }
 
+type RecordFields = Partial<AuditRecord> & { kind: AuditRecord['kind'] };
+
+/** An append waiting for the next group commit. */
+interface PendingAppend {
+  readonly fields: RecordFields;
+  readonly resolve: (record: AuditRecord) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 /**
  * The agent's tamper-evident audit journal (docs/audit.md): append-only JSON lines, each
  * fsynced before the call it records goes on, each carrying the hash of the one before,
  * and a separate head file naming the last record so that a cut tail is detected.
+ *
+ * Group commit: records appended while a write is in flight are written together by the
+ * next one (one write, one fsync, one head update for all of them); each append still
+ * resolves only once its own record and the head naming it are durable, so an intent is
+ * on disk before its call acts. A failed write refuses every record of its group.
  */
 export class AuditJournal {
   readonly redactor: Redactor;
   private head: AuditHead = { seq: 0, hash: AUDIT_GENESIS };
   private currentBytes = 0;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Appends for the next group commit, and whether that commit is already queued. */
+  private pending: PendingAppend[] = [];
+  private commitQueued = false;
   private readonly maxFileBytes: number;
   private readonly now: () => number;
 
@@ -163,6 +182,7 @@ export class AuditJournal {
       identity: { name: call.identity.name, role: call.identity.role, via: call.identity.via },
       ...(call.requestId ? { request_id: this.redactor.text(call.requestId) } : {}),
       ...(call.workflowId ? { workflow_id: call.workflowId } : {}),
+      ...(call.replayed ? { replayed: true } : {}),
     };
   }
 
@@ -172,26 +192,44 @@ export class AuditJournal {
     return run;
   }
 
-  private append(fields: Partial<AuditRecord> & { kind: AuditRecord['kind'] }): Promise<AuditRecord> {
-    return this.serial(() => this.appendNow(fields));
+  /** Queues a record for the next group commit; resolves once it and its head are durable. */
+  private append(fields: RecordFields): Promise<AuditRecord> {
+    return new Promise<AuditRecord>((resolve, reject) => {
+      this.pending.push({ fields, resolve, reject });
+      if (this.commitQueued) return;
+      this.commitQueued = true;
+      void this.serial(async () => {
+        // From here on, new appends wait for the commit after this one.
+        this.commitQueued = false;
+        const group = this.pending;
+        this.pending = [];
+        try {
+          const written = await this.appendNow(group.map((entry) => entry.fields));
+          group.forEach((entry, index) => entry.resolve(written[index] as AuditRecord));
+        } catch (error) {
+          for (const entry of group) entry.reject(error);
+        }
+      });
+    });
   }
 
-  /** Appends one record; the caller holds the queue. */
-  private async appendNow(fields: Partial<AuditRecord> & { kind: AuditRecord['kind'] }): Promise<AuditRecord> {
+  /** Appends records in one write and one fsync, then the head; the caller holds the queue. */
+  private async appendNow(group: readonly RecordFields[]): Promise<AuditRecord[]> {
     const { dir, node } = this.options;
-    const record = sealAuditRecord({
-      ...fields,
-      seq: this.head.seq + 1,
-      time: new Date(this.now()).toISOString(),
-      node,
-      prev: this.head.hash,
-    });
-    const line = `${JSON.stringify(record)}\n`;
+    const time = new Date(this.now()).toISOString();
+    const records: AuditRecord[] = [];
+    let prev = this.head;
+    for (const fields of group) {
+      const record = sealAuditRecord({ ...fields, seq: prev.seq + 1, time, node, prev: prev.hash });
+      records.push(record);
+      prev = { seq: record.seq, hash: record.hash };
+    }
+    const text = records.map((record) => `${JSON.stringify(record)}\n`).join('');
     const path = join(dir, CURRENT);
     try {
       const handle = await open(path, 'a', 0o600);
       try {
-        await handle.write(line);
+        await handle.write(text);
         await handle.datasync();
       } finally {
         await handle.close();
@@ -201,15 +239,15 @@ export class AuditJournal {
       await truncate(path, this.currentBytes).catch(() => undefined);
       throw this.notWritable(error);
     }
-    this.head = { seq: record.seq, hash: record.hash };
-    this.currentBytes += Buffer.byteLength(line);
+    this.head = prev;
+    this.currentBytes += Buffer.byteLength(text);
     try {
       await this.writeHead();
     } catch (error) {
       throw this.notWritable(error);
     }
     if (this.currentBytes >= this.maxFileBytes) await this.rotate();
-    return record;
+    return records;
   }
 
   private notWritable(error: unknown): Error {
@@ -281,7 +319,7 @@ export class AuditJournal {
     }
     for (const note of notes) {
       logger.warn({ dir }, `audit journal: ${note}`);
-      await this.appendNow({ kind: 'recovery', message: note });
+      await this.appendNow([{ kind: 'recovery', message: note }]);
     }
     if (this.head.seq !== 0 && (!stored || stored.seq !== this.head.seq)) await this.writeHead();
 
@@ -291,7 +329,7 @@ export class AuditJournal {
       else if (record.kind === 'outcome' && record.intent_seq !== undefined) open.delete(record.intent_seq);
     }
     for (const intent of open.values()) {
-      await this.appendNow({
+      await this.appendNow([{
         kind: 'outcome',
         ...(intent.method ? { method: intent.method } : {}),
         ...(intent.identity ? { identity: intent.identity } : {}),
@@ -301,7 +339,7 @@ export class AuditJournal {
         result: 'interrupted',
         message: 'the agent stopped before this call finished: read back the state it touched',
         duration_ms: Math.max(0, this.now() - Date.parse(intent.time)),
-      });
+      }]);
     }
     if (open.size) logger.warn({ count: open.size }, 'audit journal: calls interrupted by the last stop were marked interrupted');
   }

@@ -33,10 +33,12 @@ export const MUTATING_METHODS: ReadonlySet<string> = new Set([
   '/hvctl.v1.LeasesService/Acquire',
   '/hvctl.v1.LeasesService/Release',
   '/hvctl.v1.LeasesService/Break',
+  '/hvctl.v1.SecurityService/UpdateRevocations',
   '/hvctl.lab.v1.FaultsService/SetPartition',
   '/hvctl.lab.v1.FaultsService/FailDisk',
   '/hvctl.lab.v1.FaultsService/SetLinkDelay',
   '/hvctl.lab.v1.FaultsService/FailMigrations',
+  '/hvctl.lab.v1.FaultsService/CorruptBackup',
 ]);
 
 /** Calls that only read or watch (Plan computes a plan and changes nothing). */

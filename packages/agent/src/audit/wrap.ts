@@ -18,11 +18,17 @@ function workflowIdIn(message: unknown): string | undefined {
   return undefined;
 }
 
-function describeCall(path: string, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): AuditCall {
+/** Which request ids the agent has already served (the RequestLedger, by method name `Promote`): their repeats do not act. */
+export interface ReplayCheck {
+  seen(method: string, requestId: string): boolean;
+}
+
+function describeCall(path: string, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, replays: ReplayCheck | undefined): AuditCall {
   const request = call.request as Record<string, unknown> | null;
   const requestId = typeof request?.['requestId'] === 'string' ? request['requestId'] : '';
   const workflowId = workflowIdIn(request);
-  return { method: path, identity: callerOf(call), ...(requestId ? { requestId } : {}), ...(workflowId ? { workflowId } : {}) };
+  const replayed = requestId !== '' && replays?.seen(path.slice(path.lastIndexOf('/') + 1), requestId) === true;
+  return { method: path, identity: callerOf(call), ...(requestId ? { requestId } : {}), ...(workflowId ? { workflowId } : {}), ...(replayed ? { replayed } : {}) };
 }
 
 function failure(error: Partial<grpc.ServiceError> | grpc.StatusObject): Omit<AuditOutcome, 'durationMs'> {
@@ -36,8 +42,10 @@ function failure(error: Partial<grpc.ServiceError> | grpc.StatusObject): Omit<Au
  * its intent, fsynced, before the handler runs and its outcome after it ends, before the
  * caller hears the result. When the intent cannot be written the call is refused with
  * UNAVAILABLE and the handler never runs. Read-only methods are passed through untouched.
+ * A call whose request_id `replays` has already seen is journaled with `replayed: true`:
+ * it gets the first call's result and does not act again.
  */
-export function auditedService<H extends grpc.UntypedServiceImplementation>(audit: AuditJournal, logger: Logger, definition: grpc.ServiceDefinition, handlers: H): H {
+export function auditedService<H extends grpc.UntypedServiceImplementation>(audit: AuditJournal, logger: Logger, definition: grpc.ServiceDefinition, handlers: H, replays?: ReplayCheck): H {
   const wrapped: grpc.UntypedServiceImplementation = { ...handlers };
   for (const [name, method] of Object.entries(definition)) {
     const handler = handlers[name];
@@ -50,8 +58,8 @@ export function auditedService<H extends grpc.UntypedServiceImplementation>(audi
         logger.error({ err: error, method: method.path, intentSeq: seq }, 'cannot journal the outcome of a call');
       });
     wrapped[name] = method.responseStream
-      ? streamHandler(audit, method.path, handler as grpc.handleServerStreamingCall<unknown, unknown>, refuse, record)
-      : unaryHandler(audit, method.path, handler as grpc.handleUnaryCall<unknown, unknown>, refuse, record);
+      ? streamHandler(audit, method.path, handler as grpc.handleServerStreamingCall<unknown, unknown>, refuse, record, replays)
+      : unaryHandler(audit, method.path, handler as grpc.handleUnaryCall<unknown, unknown>, refuse, record, replays);
   }
   return wrapped as H;
 }
@@ -59,13 +67,13 @@ export function auditedService<H extends grpc.UntypedServiceImplementation>(audi
 type Refuse = (error: unknown) => Partial<grpc.ServiceError>;
 type RecordOutcome = (seq: number, call: AuditCall, started: number, outcome: Omit<AuditOutcome, 'durationMs'>) => Promise<void>;
 
-function unaryHandler(audit: AuditJournal, path: string, handler: grpc.handleUnaryCall<unknown, unknown>, refuse: Refuse, record: RecordOutcome): grpc.handleUnaryCall<unknown, unknown> {
+function unaryHandler(audit: AuditJournal, path: string, handler: grpc.handleUnaryCall<unknown, unknown>, refuse: Refuse, record: RecordOutcome, replays: ReplayCheck | undefined): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
     const started = Date.now();
     // The caller comes from the auth interceptor; a call without one is refused before anything is written or done.
     let info: AuditCall;
     try {
-      info = describeCall(path, call);
+      info = describeCall(path, call, replays);
     } catch (error) {
       callback(refuse(error));
       return;
@@ -82,12 +90,12 @@ function unaryHandler(audit: AuditJournal, path: string, handler: grpc.handleUna
   };
 }
 
-function streamHandler(audit: AuditJournal, path: string, handler: grpc.handleServerStreamingCall<unknown, unknown>, refuse: Refuse, record: RecordOutcome): grpc.handleServerStreamingCall<unknown, unknown> {
+function streamHandler(audit: AuditJournal, path: string, handler: grpc.handleServerStreamingCall<unknown, unknown>, refuse: Refuse, record: RecordOutcome, replays: ReplayCheck | undefined): grpc.handleServerStreamingCall<unknown, unknown> {
   return (call) => {
     const started = Date.now();
     let info: AuditCall;
     try {
-      info = describeCall(path, call);
+      info = describeCall(path, call, replays);
     } catch (error) {
       call.emit('error', refuse(error) as grpc.ServiceError);
       return;

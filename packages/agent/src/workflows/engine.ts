@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AcquireResponse__Output, Plan__Output, ReleaseResponse__Output, StepState__Output, Workflow__Output, WorkflowSpec__Output } from '@hvctl/proto';
 import { HvctlError, deadline, failedPrecondition, invalidArgument, notFound, unary, type Logger } from '@hvctl/common';
 import type { ClusterAccess } from './cluster-access.js';
+import { CopySender } from './copy-sender.js';
 import type { WorkflowJournal } from './journal.js';
 import type { LeaseTable } from './leases.js';
 import { flattenSteps, type Program, type Stage, type Step, type StepContext, type WorkflowKind } from './types.js';
@@ -54,6 +55,14 @@ export class WorkflowEngine {
   private readonly finished = new Map<string, Workflow__Output>();
   private readonly listeners = new Map<string, Set<(workflow: Workflow__Output) => void>>();
   private readonly now: () => number;
+  private readonly copies = new CopySender((node, workflow, done) => {
+    try {
+      this.options.cluster.client(node).workflows.record({ workflow }, deadline(2000), () => done());
+    } catch {
+      // not a member any more: nothing to copy to
+      done();
+    }
+  });
 
   constructor(private readonly options: EngineOptions) {
     this.now = options.now ?? Date.now;
@@ -357,7 +366,7 @@ export class WorkflowEngine {
       workflowId: entry.workflow.id,
       who: this.options.self,
       detail: `${id}: ${step?.state}${step?.detail ? ` (${step.detail})` : ''}`,
-      workflow: entry.workflow,
+      ...(step ? { step } : { workflow: entry.workflow }),
     });
     this.replicate(entry.workflow);
   }
@@ -366,16 +375,10 @@ export class WorkflowEngine {
     for (const listener of this.listeners.get(entry.workflow.id) ?? []) listener(entry.workflow);
   }
 
-  /** Sends the journal copy to every touched agent (best effort; a lost node just misses it). */
+  /** Sends the journal copy to every touched agent (best effort, latest state wins; a lost node just misses it). */
   private replicate(workflow: Workflow__Output): void {
     for (const node of workflow.plan?.nodes ?? []) {
-      if (node === this.options.self) continue;
-      try {
-        const client = this.options.cluster.client(node);
-        client.workflows.record({ workflow }, deadline(2000), () => undefined);
-      } catch {
-        // not a member any more: nothing to copy to
-      }
+      if (node !== this.options.self) this.copies.copy(node, workflow);
     }
   }
 

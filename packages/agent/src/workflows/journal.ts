@@ -1,6 +1,6 @@
 import { mkdir, open, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Workflow__Output } from '@hvctl/proto';
+import type { StepState__Output, Workflow__Output } from '@hvctl/proto';
 
 /** One journal line: who did what, when, with what result. */
 export interface JournalRecord {
@@ -11,12 +11,17 @@ export interface JournalRecord {
   readonly who: string;
   readonly detail: string;
   /** The workflow's full state after this event (what a restart or an adopter resumes from). */
-  readonly workflow: Workflow__Output;
+  readonly workflow?: Workflow__Output;
+  /** A step event carries only the step's new state: the workflow is the last full state with the later steps applied. */
+  readonly step?: StepState__Output;
 }
 
 /**
  * The durable journal of the workflows this agent coordinates: one append-only JSON-lines
- * file per workflow, each line fsynced before the step it records is reported done.
+ * file per workflow, each line fsynced before the step it records is reported done. A
+ * workflow's full state is written when it is submitted, adopted, aborted or finished;
+ * step changes are written as the one step's new state (a drain of 20 VMs changes ~400
+ * step states, and its full state grows with every one), and `coordinated()` replays them.
  * Copies of other coordinators' workflows (for adoption) are kept as their latest state.
  */
 export class WorkflowJournal {
@@ -47,33 +52,13 @@ export class WorkflowJournal {
 
   /** The latest state of every workflow this agent coordinated. */
   async coordinated(): Promise<Workflow__Output[]> {
-    return this.latest(join(this.dir, 'coordinated'), '.jsonl', (text) => {
-      const lines = text.trimEnd().split('\n');
-      for (let index = lines.length - 1; index >= 0; index -= 1) {
-        try {
-          return (JSON.parse(lines[index] as string) as JournalRecord).workflow;
-        } catch {
-          // A torn last line (crash mid-write): use the one before.
-        }
-      }
-      return undefined;
-    });
+    return this.latest(join(this.dir, 'coordinated'), '.jsonl', (text) => replay(parseLines(text)));
   }
 
   /** Every record of one coordinated workflow. */
   async records(workflowId: string): Promise<JournalRecord[]> {
     try {
-      const text = await readFile(join(this.dir, 'coordinated', `${workflowId}.jsonl`), 'utf8');
-      return text
-        .trimEnd()
-        .split('\n')
-        .flatMap((line) => {
-          try {
-            return [JSON.parse(line) as JournalRecord];
-          } catch {
-            return [];
-          }
-        });
+      return parseLines(await readFile(join(this.dir, 'coordinated', `${workflowId}.jsonl`), 'utf8'));
     } catch {
       return [];
     }
@@ -108,4 +93,31 @@ export class WorkflowJournal {
     }
     return workflows;
   }
+}
+
+/** The records of a journal file; a torn line (crash mid-write) is skipped. */
+function parseLines(text: string): JournalRecord[] {
+  return text
+    .trimEnd()
+    .split('\n')
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line) as JournalRecord];
+      } catch {
+        return [];
+      }
+    });
+}
+
+/** The workflow's latest state: the last full state with the step states recorded after it. */
+export function replay(records: readonly JournalRecord[]): Workflow__Output | undefined {
+  let workflow: Workflow__Output | undefined;
+  for (const record of records) {
+    if (record.workflow) workflow = record.workflow;
+    else if (record.step && workflow) {
+      const step = record.step;
+      workflow = { ...workflow, steps: workflow.steps.map((candidate) => (candidate.id === step.id ? step : candidate)) };
+    }
+  }
+  return workflow;
 }

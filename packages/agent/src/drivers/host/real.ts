@@ -1,7 +1,15 @@
 import { loadavg } from 'node:os';
-import si from 'systeminformation';
 import type { HostFacts__Output } from '@hvctl/proto';
+import type * as Systeminformation from 'systeminformation';
 import type { HostDriver, ProbeResult } from '../types.js';
+
+/**
+ * systeminformation (~3.5 MB of memory) is imported by the first probe or measurement (then
+ * from Node's module cache): an agent whose host driver is simulated never loads it.
+ */
+function loadSi(): Promise<typeof Systeminformation> {
+  return import('systeminformation');
+}
 
 /** Host facts from systeminformation, measured at most once per `refreshMs`. */
 export class RealHostDriver implements HostDriver {
@@ -11,6 +19,7 @@ export class RealHostDriver implements HostDriver {
 
   async probe(): Promise<ProbeResult> {
     try {
+      const si = await loadSi();
       const os = await si.osInfo();
       return { available: true, driver: 'real', detail: `systeminformation on ${os.distro} ${os.release}` };
     } catch (error) {
@@ -32,6 +41,7 @@ export class RealHostDriver implements HostDriver {
   }
 
   private async measure(): Promise<HostFacts__Output> {
+    const si = await loadSi();
     const [cpu, load, memory, disks] = await Promise.all([si.cpu(), si.currentLoad(), si.mem(), si.fsSize()]);
     return {
       cpuModel: `${cpu.manufacturer} ${cpu.brand}`.trim(),

@@ -39,6 +39,8 @@ interface PeerLink {
   lastHeardMs: number;
   reachable: boolean;
   dialTimer?: NodeJS.Timeout;
+  /** The peer's last state frame as received: an identical line only renews the link. */
+  lastStateLine?: string;
 }
 
 type Frame =
@@ -65,6 +67,8 @@ export class SimNet {
   private stopped = false;
   private readonly timeoutMs: number;
   private readonly heartbeatMs: number;
+  /** The last heartbeat state sent and its frame, serialized once while the state object is the same. */
+  private sentState?: { readonly state: unknown; readonly line: string };
 
   constructor(private readonly options: SimNetOptions) {
     this.timeoutMs = options.timeoutMs ?? 1500;
@@ -153,9 +157,12 @@ export class SimNet {
   private tick(): void {
     const now = Date.now();
     const state = this.options.heartbeat();
+    let sent = this.sentState;
+    if (!sent || sent.state !== state) sent = this.sentState = { state, line: `${JSON.stringify({ type: 'state', from: this.options.self.name, state })}\n` };
+    const line = sent.line;
     for (const link of this.links.values()) {
       if (link.reachable && now - link.lastHeardMs > this.timeoutMs) this.markLost(link);
-      if (link.outReady) this.send(link, { type: 'state', from: this.options.self.name, state });
+      if (link.outReady) this.sendLine(link, line);
     }
   }
 
@@ -194,6 +201,11 @@ export class SimNet {
         const line = buffer.slice(0, newline);
         buffer = buffer.slice(newline + 1);
         newline = buffer.indexOf('\n');
+        // Peers repeat their state every heartbeat: an unchanged one is not parsed again.
+        if (link && line === link.lastStateLine && !this.blockedSites.has(link.peer.site)) {
+          this.heard(link);
+          continue;
+        }
         let frame: Frame;
         try {
           frame = JSON.parse(line) as Frame;
@@ -216,6 +228,7 @@ export class SimNet {
           socket.destroy();
           return;
         }
+        if (frame.type === 'state') link.lastStateLine = line;
         this.receive(link, frame);
       }
     });
@@ -228,12 +241,17 @@ export class SimNet {
     });
   }
 
-  private receive(link: PeerLink, frame: Frame): void {
+  /** A frame arrived from the peer: the link is alive. */
+  private heard(link: PeerLink): void {
     link.lastHeardMs = Date.now();
     if (!link.reachable && link.outReady) {
       link.reachable = true;
       this.options.onPeerChange(link.peer.name, true);
     }
+  }
+
+  private receive(link: PeerLink, frame: Frame): void {
+    this.heard(link);
     switch (frame.type) {
       case 'state':
         this.options.onState(link.peer.name, frame.state);
@@ -270,6 +288,8 @@ export class SimNet {
 
   private markLost(link: PeerLink): void {
     link.lastHeardMs = 0;
+    // The owner forgets a lost peer's state: the next state frame must be delivered even if unchanged.
+    link.lastStateLine = undefined;
     if (link.reachable) {
       link.reachable = false;
       this.options.onPeerChange(link.peer.name, false);
@@ -277,14 +297,22 @@ export class SimNet {
   }
 
   private send(link: PeerLink, frame: Frame): void {
+    this.sendLine(link, `${JSON.stringify(frame)}\n`);
+  }
+
+  private sendLine(link: PeerLink, line: string): void {
     const socket = link.out;
     if (!socket || !link.outReady || this.blockedSites.has(link.peer.site)) return;
-    if (this.delayMs > 0) setTimeout(() => this.write(socket, frame), this.delayMs);
-    else this.write(socket, frame);
+    if (this.delayMs > 0) setTimeout(() => this.writeLine(socket, line), this.delayMs);
+    else this.writeLine(socket, line);
   }
 
   private write(socket: Socket, frame: Frame): void {
-    if (!socket.destroyed) socket.write(`${JSON.stringify(frame)}\n`);
+    this.writeLine(socket, `${JSON.stringify(frame)}\n`);
+  }
+
+  private writeLine(socket: Socket, line: string): void {
+    if (!socket.destroyed) socket.write(line);
   }
 }
 

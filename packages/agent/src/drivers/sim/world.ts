@@ -1,10 +1,11 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Announcement__Output, Domain__Output, Neighbor__Output, Resource__Output, Route__Output } from '@hvctl/proto';
+import type { Announcement__Output, Domain__Output, Neighbor__Output, Resource__Output, Route__Output, Snapshot__Output } from '@hvctl/proto';
 import { failedPrecondition, neighborKey, notFound, type Logger } from '@hvctl/common';
 import type { ChangeListener, DriverChange, LogLine } from '../types.js';
 import type { FaultTarget } from '../../services/faults.js';
 import { connectionOf, handshake, hasQuorum, promoteRefusal, resourceView, type ConnectionView, type PeerInput } from './drbd-model.js';
+import { corruptStoredBackup } from './backup-faults.js';
 import { advanceContent } from './content.js';
 import type { PeerHeartbeat, SimAnnouncementRecord, SimDomainRecord, SimNodeRecord, SimResourceRecord, SimVolumeSnapshotRecord } from './records.js';
 import { SimNet, type LinkHandler, type SimPeer } from './simnet.js';
@@ -79,6 +80,12 @@ export class SimWorld implements FaultTarget {
   private saveTimer?: NodeJS.Timeout;
   private readonly handlers: Record<string, LinkHandler> = {};
   private pendingLogs: LogLine[] = [];
+  /** A peer's state changed since the last refresh (the views depend on it). */
+  private peersChanged = true;
+  /** This node's heartbeat, built once per refresh and sent unchanged until the next. */
+  private ownHeartbeat?: PeerHeartbeat;
+  /** Each resource's connections as the tick last evaluated them; valid until the next refresh or peer state. */
+  private readonly tickConnections = new Map<string, ConnectionView[]>();
 
   constructor(private readonly options: SimWorldOptions) {
     this.name = options.self.name;
@@ -103,6 +110,9 @@ export class SimWorld implements FaultTarget {
       heartbeat: () => this.heartbeat(),
       onState: (peer, state) => {
         this.peerStates.set(peer, state as PeerHeartbeat);
+        this.peersChanged = true;
+        this.ownHeartbeat = undefined;
+        this.tickConnections.clear();
       },
       onPeerChange: (peer, reachable) => {
         this.peerChangedMs.set(peer, Date.now());
@@ -356,6 +366,10 @@ export class SimWorld implements FaultTarget {
     this.refresh();
   }
 
+  corruptBackup(vm: string, snapshotId: string): Snapshot__Output {
+    return corruptStoredBackup(this, vm, snapshotId);
+  }
+
   /** Linked peers that report `domain` running or paused (the lock manager's view of its disk). */
   peersRunning(domain: string): string[] {
     return [...this.peerStates.entries()]
@@ -400,6 +414,11 @@ export class SimWorld implements FaultTarget {
   }
 
   private heartbeat(): PeerHeartbeat {
+    this.ownHeartbeat ??= this.buildHeartbeat();
+    return this.ownHeartbeat;
+  }
+
+  private buildHeartbeat(): PeerHeartbeat {
     const resources: PeerHeartbeat['resources'] = {};
     for (const record of this.resources.values()) {
       resources[record.name] = {
@@ -427,7 +446,12 @@ export class SimWorld implements FaultTarget {
     let dirty = false;
     for (const record of this.resources.values()) {
       if (record.client) continue;
-      const connections = this.connections(record);
+      // Connections depend on the record, the peers' states and the links, each of which refreshes when it changes.
+      let connections = this.tickConnections.get(record.name);
+      if (!connections) {
+        connections = this.connections(record);
+        this.tickConnections.set(record.name, connections);
+      }
       for (const connection of connections) {
         const key = `${record.name}/${connection.node}`;
         if (!connection.connected) this.handshaken.delete(key);
@@ -466,7 +490,9 @@ export class SimWorld implements FaultTarget {
       }
       dirty = this.write(record, connections, dt) || dirty;
     }
-    this.refresh();
+    // Views depend on the records, the peers' states and the links: when none of them
+    // changed since the last refresh (every action refreshes itself), there is nothing to diff.
+    if (dirty || this.peersChanged || this.pendingLogs.length) this.refresh();
     if (dirty) this.scheduleSave();
   }
 
@@ -495,6 +521,9 @@ export class SimWorld implements FaultTarget {
 
   /** Diffs every visible object against what was last reported and emits the changes. */
   refresh(): void {
+    this.peersChanged = false;
+    this.ownHeartbeat = undefined;
+    this.tickConnections.clear();
     const changes: DriverChange[] = [];
     const seen = new Set<string>();
     const diff = (key: string, value: unknown, change: () => DriverChange): void => {

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import type { Workflow__Output } from '@hvctl/proto';
+import { CopySender } from './copy-sender.js';
+
+const state = (id: string, version: number): Workflow__Output => ({ id, state: `v${version}` }) as Workflow__Output;
+
+describe('journal copies to touched agents', () => {
+  it('keeps one copy in flight per workflow and node, and sends only the newest of those that waited', () => {
+    // Given a sender whose copies are answered only when the test says so
+    const sent: { node: string; id: string; state: string; done: () => void }[] = [];
+    const sender = new CopySender((node, workflow, done) => sent.push({ node, id: workflow.id, state: workflow.state, done }));
+    // When five states of one workflow are copied to spb-1 while the first is in flight
+    for (let version = 1; version <= 5; version += 1) sender.copy('spb-1', state('wf-a', version));
+    // Then only the first went out
+    expect(sent.map((copy) => copy.state)).toEqual(['v1']);
+    // And once it is answered, the newest waiting state follows, and nothing else
+    sent[0]?.done();
+    expect(sent.map((copy) => copy.state)).toEqual(['v1', 'v5']);
+    sent[1]?.done();
+    expect(sent).toHaveLength(2);
+  });
+
+  it('does not hold back other nodes or other workflows, and sends a state again after an idle answer', () => {
+    const sent: string[] = [];
+    const pending: (() => void)[] = [];
+    const sender = new CopySender((node, workflow, done) => {
+      sent.push(`${workflow.id}@${node}:${workflow.state}`);
+      pending.push(done);
+    });
+    sender.copy('spb-1', state('wf-a', 1));
+    sender.copy('bak-1', state('wf-a', 1));
+    sender.copy('spb-1', state('wf-b', 1));
+    expect(sent).toEqual(['wf-a@spb-1:v1', 'wf-a@bak-1:v1', 'wf-b@spb-1:v1']);
+    for (const done of pending.splice(0)) done();
+    // A copy after every answer came back goes out at once
+    sender.copy('spb-1', state('wf-a', 2));
+    expect(sent.at(-1)).toBe('wf-a@spb-1:v2');
+  });
+});
