@@ -17,6 +17,9 @@ import { EventHub, newEpoch } from './hub.js';
 import { RequestLedger } from './ledger.js';
 import { Monitor } from './monitor/monitor.js';
 import { NodeInfoSource } from './node-info.js';
+import { CapabilityWatch } from './probes/capability-watch.js';
+import { reportUnavailableTools } from './probes/failure-report.js';
+import { describeTransition } from './probes/transitions.js';
 import { authInterceptor } from './security/interceptor.js';
 import { peerConnector } from './security/peer-client.js';
 import { loadAgentSecurity } from './security/setup.js';
@@ -189,9 +192,21 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   }, FACTS_REFRESH_MS);
   factsTimer.unref();
 
+  // Probes run again every probeIntervalMs and soon after a call fails as "tool unavailable".
+  const capabilityWatch = new CapabilityWatch({
+    target: nodeInfo,
+    ...(config.probeIntervalMs ? { intervalMs: config.probeIntervalMs } : {}),
+    logger: logger.child({ area: 'probe' }),
+    onChange: (transitions) => {
+      for (const transition of transitions) hub.log({ level: transition.available ? 'info' : 'warn', area: transition.area, message: describeTransition(transition) });
+      hub.setNode(nodeInfo.info());
+      agentServer.updateHealth();
+    },
+  });
+
   const context: AgentContext = {
     identity: { name: config.node, site: config.site },
-    drivers,
+    drivers: reportUnavailableTools(drivers, (area) => capabilityWatch.suspect(area)),
     hub,
     ledger: new RequestLedger(),
     flags,
@@ -239,7 +254,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
         workflows: async () => (await engine.list()).filter((workflow) => workflow.coordinator === config.node),
       })
     : undefined;
-  const agentServer = createServer({ ...(metrics ? { rpcMetrics: rpcMetricsInterceptor(metrics.countRpc) } : {}), ctx: context, ...(world ? { faults: world } : {}), ...(monitor ? { monitor } : {}), workflows: { engine, leases, journal }, audit,
+  const agentServer = createServer({ ...(metrics ? { rpcMetrics: rpcMetricsInterceptor(metrics.countRpc) } : {}), ctx: context, ...(world ? { faults: world } : {}), ...(monitor ? { monitor } : {}), workflows: { engine, leases, journal }, audit, ...(security.revocations ? { revocations: security.revocations } : {}),
     auth: authInterceptor({
       authenticator: security.authenticator,
       lookup: async (id) => (await engine.list()).find((workflow) => workflow.id === id)?.spec?.kind ?? undefined,
@@ -257,6 +272,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     throw error;
   }
   agentServer.updateHealth();
+  capabilityWatch.start();
   // Resume after binding: the steps of a resumed workflow may call this very agent.
   await engine.start();
   await monitor?.start();
@@ -292,6 +308,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
       scheduler?.stop();
       await metricsServer?.close();
       clearInterval(factsTimer);
+      capabilityWatch.stop();
       for (const unwatch of unwatches) unwatch();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

@@ -25,6 +25,8 @@ export interface AgentConfig {
   readonly stateDir: string;
   /** Interval of watch heartbeats. */
   readonly heartbeatMs: number;
+  /** How often the driver probes run again (tools installed or broken after start); default 30000. */
+  readonly probeIntervalMs?: number;
   /** The cluster file (membership), used by workflows to reach the other agents. */
   readonly cluster?: string;
   readonly log: { readonly file?: string; readonly level: string };
@@ -98,6 +100,7 @@ export function parseAgentConfig(raw: unknown, path: string): AgentConfig {
     listen,
     stateDir: abs(String(doc['stateDir'] ?? '/var/lib/hvctl')),
     heartbeatMs: Number(doc['heartbeatMs'] ?? 1000),
+    ...(doc['probeIntervalMs'] !== undefined ? { probeIntervalMs: Number(doc['probeIntervalMs']) } : {}),
     ...(typeof doc['cluster'] === 'string' ? { cluster: abs(doc['cluster']) } : {}),
     log: { ...(typeof log['file'] === 'string' ? { file: abs(log['file']) } : {}), level: String(log['level'] ?? 'info') },
     drivers: {
@@ -114,6 +117,7 @@ export function parseAgentConfig(raw: unknown, path: string): AgentConfig {
   };
   requireRealSettings(real, { backup: config.drivers.backup === 'real' }, failHere);
   if (!(config.heartbeatMs >= 100 && config.heartbeatMs <= 60_000)) fail(path, 'heartbeatMs must be between 100 and 60000');
+  if (config.probeIntervalMs !== undefined && !(config.probeIntervalMs >= 100 && config.probeIntervalMs <= 3_600_000)) fail(path, 'probeIntervalMs must be between 100 and 3600000');
   const sim = doc['sim'] as Record<string, unknown> | undefined;
   const anySim = Object.values(config.drivers).some((kind) => kind === 'sim');
   // Only real drivers: no simulation to configure.

@@ -17,6 +17,7 @@ import { kvmService } from './services/kvm.js';
 import { nodeService } from './services/node.js';
 import { leasesService } from './services/leases.js';
 import { routingService } from './services/routing.js';
+import { securityService, type RevocationTarget } from './services/security.js';
 import { workflowsService } from './services/workflows.js';
 import type { WorkflowEngine } from './workflows/engine.js';
 import type { WorkflowJournal } from './workflows/journal.js';
@@ -36,6 +37,8 @@ export interface ServerDeps {
   readonly monitor?: Monitor;
   /** Counts every call by method and status for the metrics endpoint (metrics/interceptor.ts); absent without `metrics:`. */
   readonly rpcMetrics?: grpc.ServerInterceptor;
+  /** The CA and revocation list a TLS agent enforces (SecurityService installs pushed lists); absent with --insecure-lab. */
+  readonly revocations?: RevocationTarget;
 }
 
 export interface AgentServer {
@@ -53,6 +56,7 @@ const SERVICE_AREA: Record<(typeof HVCTL_V1_SERVICES)[number], Area | undefined>
   'hvctl.v1.LeasesService': undefined,
   'hvctl.v1.AuditService': undefined,
   'hvctl.v1.AvailabilityService': undefined,
+  'hvctl.v1.SecurityService': undefined,
   'hvctl.v1.DrbdService': 'drbd',
   'hvctl.v1.KvmService': 'kvm',
   'hvctl.v1.RoutingService': 'routing',
@@ -77,7 +81,7 @@ export function createServer(deps: ServerDeps): AgentServer {
   const server = new grpc.Server({ ...SERVER_OPTIONS, interceptors: [...(deps.rpcMetrics ? [deps.rpcMetrics] : []), deps.auth] });
   // Every service goes through the audit journal: mutating calls are recorded before they act.
   const addService = (service: grpc.ServiceDefinition, handlers: grpc.UntypedServiceImplementation): void =>
-    server.addService(service, auditedService(deps.audit, ctx.logger, service, handlers));
+    server.addService(service, auditedService(deps.audit, ctx.logger, service, handlers, ctx.ledger));
   addService(v1.NodeService.service, nodeService(ctx));
   addService(v1.DrbdService.service, drbdService(ctx));
   addService(v1.KvmService.service, kvmService(ctx));
@@ -96,6 +100,7 @@ export function createServer(deps: ServerDeps): AgentServer {
   if (deps.faults) addService(labV1.FaultsService.service, faultsService(ctx.logger, deps.faults));
   addService(v1.AuditService.service, auditService(ctx.logger, deps.audit, ctx.identity.name));
   addService(v1.AvailabilityService.service, availabilityService(ctx.logger, ctx.identity.name, deps.monitor));
+  addService(v1.SecurityService.service, securityService(ctx.logger, deps.revocations));
 
   const initial: ServingStatusMap = { '': 'NOT_SERVING' };
   for (const service of HVCTL_V1_SERVICES) initial[service] = 'NOT_SERVING';

@@ -11,6 +11,7 @@ import {
   type LeasesServiceClient,
   type NodeServiceClient,
   type RoutingServiceClient,
+  type SecurityServiceClient,
   type WorkflowsServiceClient,
 } from '@hvctl/proto';
 import { fromServiceError } from './errors.js';
@@ -43,6 +44,8 @@ export interface AgentClient {
   readonly audit: AuditServiceClient;
   /** The watcher's availability journal, SLA reports and alerts (backup-site agent). */
   readonly availability: AvailabilityServiceClient;
+  /** The agent's revocation list (admin: push a newer signed list). */
+  readonly security: SecurityServiceClient;
   /** Lab fault injection; only simulated agents serve it. */
   readonly faults: FaultsServiceClient;
   close(): void;
@@ -74,6 +77,7 @@ export function createAgentClient(address: string, options: AgentClientOptions =
     leases: new v1.LeasesService(address, credentials, shared),
     audit: new v1.AuditService(address, credentials, shared),
     availability: new v1.AvailabilityService(address, credentials, shared),
+    security: new v1.SecurityService(address, credentials, shared),
     faults: new labV1.FaultsService(address, credentials, shared),
     close: () => node.close(),
   };

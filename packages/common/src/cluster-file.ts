@@ -40,6 +40,8 @@ export interface ClusterTls {
   readonly key?: string;
   /** A file holding a bearer token (instead of cert and key). */
   readonly token?: string;
+  /** revoked.json of the CA directory: agents whose certificate it revokes are refused (docs/security.md). */
+  readonly revoked?: string;
 }
 
 function parseTls(raw: unknown, path: string): ClusterTls | undefined {
@@ -57,9 +59,10 @@ function parseTls(raw: unknown, path: string): ClusterTls | undefined {
   const cert = file('cert');
   const key = file('key');
   const token = file('token');
+  const revoked = file('revoked');
   if (!ca) fail(path, 'tls.ca (the cluster CA certificate) is required');
   if (!token && !(cert && key)) fail(path, 'tls needs cert and key, or token');
-  return { ca, ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(token ? { token } : {}) };
+  return { ca, ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(token ? { token } : {}), ...(revoked ? { revoked } : {}) };
 }
 
 function fail(path: string, message: string): never {

@@ -11,6 +11,7 @@ import type { ProtoGrpcType as FaultsProto } from './generated/faults.js';
 import type { ProtoGrpcType as KvmProto } from './generated/kvm.js';
 import type { ProtoGrpcType as NodeProto } from './generated/node.js';
 import type { ProtoGrpcType as RoutingProto } from './generated/routing.js';
+import type { ProtoGrpcType as SecurityProto } from './generated/security.js';
 import type { ProtoGrpcType as SlaProto } from './generated/sla.js';
 import type { ProtoGrpcType as WorkflowsProto } from './generated/workflows.js';
 
@@ -28,6 +29,7 @@ export const HVCTL_V1_FILES = [
   'hvctl/v1/workflows.proto',
   'hvctl/v1/sla.proto',
   'hvctl/v1/audit.proto',
+  'hvctl/v1/security.proto',
 ] as const;
 
 /** The lab-only fault injection API, served by simulated agents only. */
@@ -47,7 +49,7 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 };
 
 /** Every hvctl.v1 service and message, typed. */
-export type HvctlV1 = (NodeProto & DrbdProto & KvmProto & RoutingProto & BackupProto & EventsProto & WorkflowsProto & SlaProto & AuditProto)['hvctl']['v1'];
+export type HvctlV1 = (NodeProto & DrbdProto & KvmProto & RoutingProto & BackupProto & EventsProto & WorkflowsProto & SlaProto & AuditProto & SecurityProto)['hvctl']['v1'];
 /** The hvctl.lab.v1 package, typed. */
 export type HvctlLabV1 = FaultsProto['hvctl']['lab']['v1'];
 
@@ -63,6 +65,7 @@ export const HVCTL_V1_SERVICES = [
   'hvctl.v1.LeasesService',
   'hvctl.v1.AvailabilityService',
   'hvctl.v1.AuditService',
+  'hvctl.v1.SecurityService',
 ] as const;
 
 /** Fully-qualified name of the lab fault service. */

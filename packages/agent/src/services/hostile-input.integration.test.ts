@@ -126,6 +126,8 @@ const TARGETS: readonly Target[] = [
   { rpc: 'leases.Release', kind: 'unary', strict: true, request: (h) => ({ workflowId: h }) },
   { rpc: 'leases.Break', kind: 'unary', strict: true, request: (h) => ({ key: h, owner: 'fuzz', reason: 'fuzz' }) },
   { rpc: 'leases.Break', kind: 'unary', strict: false, request: (h) => ({ key: 'vm/nope-1', owner: h, reason: h }) },
+  // Refused before parsing on a plaintext agent (FAILED_PRECONDITION); on a TLS agent a list must carry the CA's signature.
+  { rpc: 'security.UpdateRevocations', kind: 'unary', strict: false, request: (h) => ({ list: h }) },
 ];
 
 interface Outcome {

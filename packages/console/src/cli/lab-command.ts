@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { validateNodeName, validateResourceName } from '@hvctl/common';
-import { labCut, labDown, labFailDisk, labFailMigrations, labHeal, labKill, labRestart, labSlow, labStatus, labUp } from '../lab/lab.js';
+import { labCorruptBackup, labCut, labDown, labFailDisk, labFailMigrations, labHeal, labKill, labRestart, labSlow, labStatus, labUp } from '../lab/lab.js';
 import { labClusterPath, labDir } from '../lab/state.js';
 import { table } from './format.js';
 
@@ -156,6 +156,16 @@ export function labCommand(openConsole: (clusterFile: string) => Promise<void>):
     .action(async (node: string, count: string | undefined, options: { dir?: string }) => {
       await labFailMigrations(labDir(options.dir), name(node), integer(0, 1000)(count ?? '1'));
       console.log(`the next ${count ?? 1} migration(s) from ${node} will fail`);
+    });
+  fault
+    .command('corrupt-backup <vm>')
+    .description("damage a VM's stored backup in bak-1's repository: `hvctl backup verify` then fails")
+    .option(...dirOption)
+    .option('--snapshot <id>', 'the snapshot to damage (id or prefix; default: the newest of the VM)')
+    .addHelpText('after', '\nExamples:\n  hvctl lab fault corrupt-backup web-1\n  hvctl backup verify        # now exits 6 naming the damaged snapshot')
+    .action(async (vm: string, options: { dir?: string; snapshot?: string }) => {
+      const damaged = await labCorruptBackup(labDir(options.dir), validateResourceName(vm, 'vm'), options.snapshot ?? '');
+      console.log(`damaged the stored data of snapshot ${damaged.shortId} of ${vm} on bak-1`);
     });
   return lab;
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CordonResponse__Output, UncordonResponse__Output } from '@hvctl/proto';
+import type { CordonResponse__Output, ListWorkflowsResponse__Output, UncordonResponse__Output } from '@hvctl/proto';
 import { createAgentClient, deadline, loadClusterFile, unary, type Topology } from '@hvctl/common';
 import { labDown, labFailMigrations, labKill, labRestart, labUp } from '../lab/lab.js';
 import { labClusterPath } from '../lab/state.js';
@@ -226,7 +226,18 @@ describe('live migration through the CLI against the lab', () => {
     // Given a drain of msk-1 running detached
     const submitted = await hvctl(dir, 'drain', 'msk-1', '--parallel', '1', '--yes', '--detach');
     expect(submitted.code, submitted.stderr).toBe(0);
-    await waitFor(() => topology(dir), (t) => t.vms.some((vm) => vm.migrating), 10_000);
+    // (asked of the coordinator directly: a `status --json` per poll is too slow on a loaded machine to catch a migration)
+    const cluster = await loadClusterFile(labClusterPath(dir));
+    const coordinator = createAgentClient(cluster.nodes.find((node) => node.name === 'msk-1')?.address as string);
+    try {
+      await waitFor(
+        () => unary<ListWorkflowsResponse__Output>('ListWorkflows', (cb) => coordinator.workflows.listWorkflows({}, deadline(), cb)),
+        (list) => list.workflows.some((workflow) => workflow.state === 'running' && workflow.steps.some((step) => step.id.endsWith(':migrate') && step.state === 'running')),
+        10_000,
+      );
+    } finally {
+      coordinator.close();
+    }
     // When its agent is killed mid-drain and started again
     await labKill(dir, 'msk-1', { agentOnly: true });
     await labRestart(dir, 'msk-1');

@@ -334,6 +334,14 @@ export async function labFailMigrations(dir: string, name: string, count: number
   await withClient(node, (client) => unary('FailMigrations', (cb) => client.faults.failMigrations({ count }, deadline(), cb)));
 }
 
+/** Damages a VM's stored backup (its newest, or `snapshotId`) in the backup site's repository. */
+export async function labCorruptBackup(dir: string, vm: string, snapshotId: string): Promise<{ snapshotId: string; shortId: string }> {
+  const state = await requireLab(dir);
+  const node = state.nodes.find((candidate) => candidate.site === 'bak');
+  if (!node) throw notFound('the lab has no backup-site node holding the repository; nothing was damaged');
+  return withClient(node, (client) => unary<{ snapshotId: string; shortId: string }>('CorruptBackup', (cb) => client.faults.corruptBackup({ vm, snapshotId }, deadline(), cb)));
+}
+
 /** Which nodes are running, for `lab status`. */
 export async function labStatus(dir: string): Promise<{ state: LabState; running: Record<string, boolean> }> {
   const state = await requireLab(dir);

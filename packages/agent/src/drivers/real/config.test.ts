@@ -33,6 +33,28 @@ describe('agent.yaml: the real drivers', () => {
     expect(parse({ backup: { retention: { keepWithin: 'forever' } } })).toThrow(/keepWithin/);
   });
 
+  it('reads LVM volume snapshots for backups from backup.volumes, with defaults, and refuses bad ones', () => {
+    const backup = { repository: '/srv/restic', passwordFile: 'restic.pw' };
+    const parse = (volumes: unknown) => parseAgentConfig({ ...base, drivers: allReal, backup: { ...backup, volumes } }, '/etc/hvctl/agent.yaml');
+    expect(parseAgentConfig({ ...base, drivers: allReal, backup }, '/etc/hvctl/agent.yaml').real?.backup.volumes).toBeUndefined();
+    expect(parse({ kind: 'lvm', volumeGroup: 'vg0', snapshotSize: '10G' }).real?.backup.volumes).toEqual({
+      kind: 'lvm',
+      volumeGroup: 'vg0',
+      snapshotSize: '10G',
+      volumeTemplate: '{vm}',
+      lvcreate: '/usr/sbin/lvcreate',
+      lvremove: '/usr/sbin/lvremove',
+      lvs: '/usr/sbin/lvs',
+    });
+    expect(parse({ kind: 'lvm', volumeGroup: 'vg0', snapshotSize: '5G', volumeTemplate: '{vm}-disk', lvs: '/sbin/lvs' }).real?.backup.volumes).toMatchObject({ volumeTemplate: '{vm}-disk', lvs: '/sbin/lvs' });
+    expect(() => parse({ kind: 'zfs', volumeGroup: 'vg0', snapshotSize: '5G' })).toThrow(/backup.volumes.kind must be lvm/);
+    expect(() => parse({ kind: 'lvm', volumeGroup: 'vg0/../x', snapshotSize: '5G' })).toThrow(/volumeGroup/);
+    expect(() => parse({ kind: 'lvm', volumeGroup: 'vg0', snapshotSize: 'lots' })).toThrow(/snapshotSize must be an LVM size/);
+    expect(() => parse({ kind: 'lvm', volumeGroup: 'vg0', snapshotSize: '5G', volumeTemplate: 'disk' })).toThrow(/volumeTemplate/);
+    expect(() => parse({ kind: 'lvm', volumeGroup: 'vg0', snapshotSize: '5G', lvcreate: 'lvcreate' })).toThrow(/backup.volumes.lvcreate must be an absolute path/);
+    expect(() => parse({ kind: 'lvm', volumeGroup: 'vg0', snapshotSize: '5G', size: '5G' })).toThrow(/backup.volumes.size is not a setting/);
+  });
+
   it('needs a repository and a password file for the real backup driver', () => {
     expect(() => parseAgentConfig({ ...base, drivers: allReal }, '/etc/hvctl/agent.yaml')).toThrow(/backup.repository is required/);
     expect(() => parseAgentConfig({ ...base, drivers: allReal, backup: { repository: '/srv/restic' } }, '/etc/hvctl/agent.yaml')).toThrow(/backup.passwordFile is required/);

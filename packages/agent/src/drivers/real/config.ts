@@ -62,7 +62,48 @@ export interface RealConfig {
     readonly restoreRoot: string;
     readonly retention: RetentionPolicy;
     readonly timeoutMs: number;
+    /** Volume snapshots a backup reads (`backup.volumes`); without them the live sourceTemplate is copied. */
+    readonly volumes?: LvmVolumesConfig;
   };
+}
+
+/** `backup.volumes: {kind: lvm, …}`: LVM snapshots of the volumes backing the VMs' DRBD resources. */
+export interface LvmVolumesConfig {
+  readonly kind: 'lvm';
+  readonly volumeGroup: string;
+  /** Copy-on-write space of each snapshot (lvcreate --size), e.g. "10G". */
+  readonly snapshotSize: string;
+  /** Name of a VM's backing logical volume; `{vm}` is replaced by the VM name. */
+  readonly volumeTemplate: string;
+  /** Absolute paths of the LVM tools. */
+  readonly lvcreate: string;
+  readonly lvremove: string;
+  readonly lvs: string;
+}
+
+const LVM_NAME = /^[A-Za-z0-9+_.-]{1,127}$/;
+
+function parseVolumes(raw: unknown, fail: (message: string) => never): LvmVolumesConfig | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw !== 'object' || Array.isArray(raw)) fail('backup.volumes must be a map like {kind: lvm, volumeGroup: vg0, snapshotSize: 10G}');
+  const volumes = raw as Raw;
+  const known = ['kind', 'volumeGroup', 'snapshotSize', 'volumeTemplate', 'lvcreate', 'lvremove', 'lvs'];
+  for (const key of Object.keys(volumes)) if (!known.includes(key)) fail(`backup.volumes.${key} is not a setting (known: ${known.join(', ')})`);
+  if (volumes['kind'] !== 'lvm') fail('backup.volumes.kind must be lvm (the only kind of volume snapshot hvctl takes)');
+  const volumeGroup = volumes['volumeGroup'];
+  if (typeof volumeGroup !== 'string' || !LVM_NAME.test(volumeGroup)) fail('backup.volumes.volumeGroup must be the name of the volume group holding the VMs\' volumes');
+  const snapshotSize = volumes['snapshotSize'];
+  if (typeof snapshotSize !== 'string' || !/^\d+(\.\d+)?[bBsSkKmMgGtT]?$/.test(snapshotSize)) fail('backup.volumes.snapshotSize must be an LVM size like 10G');
+  const volumeTemplate = volumes['volumeTemplate'] ?? '{vm}';
+  if (typeof volumeTemplate !== 'string' || !volumeTemplate.includes('{vm}') || !LVM_NAME.test(volumeTemplate.split('{vm}').join('x'))) {
+    fail('backup.volumes.volumeTemplate must be a logical volume name containing {vm}, like {vm} or {vm}-disk');
+  }
+  const tool = (name: 'lvcreate' | 'lvremove' | 'lvs'): string => {
+    const value = volumes[name] ?? `/usr/sbin/${name}`;
+    if (typeof value !== 'string' || !isAbsolute(value)) fail(`backup.volumes.${name} must be an absolute path (the agent never searches PATH)`);
+    return value;
+  };
+  return { kind: 'lvm', volumeGroup, snapshotSize, volumeTemplate, lvcreate: tool('lvcreate'), lvremove: tool('lvremove'), lvs: tool('lvs') };
 }
 
 type Raw = Record<string, unknown>;
@@ -134,6 +175,7 @@ export function parseRealConfig(doc: Raw, abs: (path: string) => string, fail: (
   const passwordFile = path(backup, 'passwordFile', 'backup');
   const cacheDir = path(backup, 'cacheDir', 'backup');
   const configFile = path(drbd, 'configFile', 'drbd');
+  const volumes = parseVolumes(backup['volumes'], fail);
 
   return {
     tools: { drbdadm: tool('drbdadm'), drbdsetup: tool('drbdsetup'), virsh: tool('virsh'), birdc: tool('birdc'), ip: tool('ip'), restic: tool('restic') },
@@ -168,6 +210,7 @@ export function parseRealConfig(doc: Raw, abs: (path: string) => string, fail: (
       restoreRoot: path(backup, 'restoreRoot', 'backup') ?? '/var/lib/hvctl/restore',
       retention: retention as RetentionPolicy,
       timeoutMs: number(backup, 'timeoutMs', 60_000, 'backup'),
+      ...(volumes ? { volumes } : {}),
     },
   };
 }

@@ -1,6 +1,7 @@
 import { ProcessRunner, type CommandRunner, type Logger } from '@hvctl/common';
 import { RealBackupDriver } from './backup/driver.js';
-import type { RealConfig } from './config.js';
+import { LvmVolumeSnapshots } from './backup/volume-snapshots.js';
+import type { LvmVolumesConfig, RealConfig } from './config.js';
 import { RealDrbdDriver } from './drbd/driver.js';
 import { RealKvmDriver } from './kvm/driver.js';
 import { RealRoutingDriver } from './routing/driver.js';
@@ -80,6 +81,24 @@ export function createRealDrivers(config: RealConfig, context: RealDriverContext
           restoreRoot: settings.restoreRoot,
           retention: settings.retention,
           timeoutMs: settings.timeoutMs,
+          ...(settings.volumes
+            ? {
+                volumeSnapshots: new LvmVolumeSnapshots({
+                  runner,
+                  lvcreate: settings.volumes.lvcreate,
+                  lvremove: settings.volumes.lvremove,
+                  lvs: settings.volumes.lvs,
+                  virsh: tools.virsh,
+                  libvirtUri: config.kvm.uri,
+                  volumeGroup: settings.volumes.volumeGroup,
+                  volumeOf: (vm) => (settings.volumes as LvmVolumesConfig).volumeTemplate.split('{vm}').join(vm),
+                  snapshotSize: settings.volumes.snapshotSize,
+                  node: context.node,
+                  timeoutMs: settings.timeoutMs,
+                  logger: context.logger.child({ area: 'backup' }),
+                }),
+              }
+            : {}),
           logger: context.logger.child({ area: 'backup' }),
         })
       : undefined;
