@@ -23,16 +23,30 @@ import { imageChecksum, treeChecksum } from './checksum.js';
 import { parseBackupLine, parseForget, parseResticVersion, parseSnapshots, tagValue, type ForgetGroup, type ResticFormatError, type ResticSnapshot } from './parse-restic.js';
 import type { LvmVolumeSnapshots } from './volume-snapshots.js';
 
-/** restic's retention flags (`forget --keep-*`). */
-export interface RetentionPolicy {
-  readonly keepLast?: number;
-  readonly keepHourly?: number;
-  readonly keepDaily?: number;
-  readonly keepWeekly?: number;
-  readonly keepMonthly?: number;
-  readonly keepYearly?: number;
+/** restic's retention flags (`forget --keep-*`): the cluster's rules plus a duration. */
+export interface RetentionPolicy extends RetentionRules {
   /** restic duration, e.g. "30d" or "1y2m". */
   readonly keepWithin?: string;
+}
+
+/** Each rule's `forget` flag. */
+const KEEP_FLAGS: readonly (readonly [keyof RetentionRules, string])[] = [
+  ['keepLast', '--keep-last'],
+  ['keepHourly', '--keep-hourly'],
+  ['keepDaily', '--keep-daily'],
+  ['keepWeekly', '--keep-weekly'],
+  ['keepMonthly', '--keep-monthly'],
+  ['keepYearly', '--keep-yearly'],
+];
+
+/** `--keep-*` flags for the rules that keep something (positive integers only). */
+function keepFlags(policy: RetentionRules): string[] {
+  const flags: string[] = [];
+  for (const [key, flag] of KEEP_FLAGS) {
+    const value = policy[key];
+    if (typeof value === 'number' && Number.isInteger(value) && value > 0) flags.push(flag, String(value));
+  }
+  return flags;
 }
 
 export interface RealBackupOptions {
@@ -282,16 +296,7 @@ export class RealBackupDriver implements BackupDriver, StateSource {
   async applyRetention(vm: string, policy: RetentionRules, options: { readonly dryRun: boolean; readonly prune: boolean }): Promise<RetentionResult> {
     const name = assertSafeName(vm, 'vm');
     if (!hasRules(policy)) throw failedPrecondition('the retention policy has no rule; refusing to forget anything');
-    const flags: string[] = [];
-    const rules: [keyof RetentionRules, string][] = [
-      ['keepLast', '--keep-last'],
-      ['keepHourly', '--keep-hourly'],
-      ['keepDaily', '--keep-daily'],
-      ['keepWeekly', '--keep-weekly'],
-      ['keepMonthly', '--keep-monthly'],
-      ['keepYearly', '--keep-yearly'],
-    ];
-    for (const [key, flag] of rules) if ((policy[key] ?? 0) > 0) flags.push(flag, String(policy[key]));
+    const flags = keepFlags(policy);
     const groups = parseForget(
       await this.restic(['forget', '--json', '--group-by', '', '--tag', `${TAG},vm=${name}`, ...flags, ...(options.dryRun ? ['--dry-run'] : [])], this.longTimeoutMs),
     );
@@ -384,19 +389,7 @@ export class RealBackupDriver implements BackupDriver, StateSource {
   /** `forget --json` with the configured retention (per host and paths); `prune` runs separately. */
   async forget(options: { readonly dryRun?: boolean; readonly prune?: boolean; readonly policy?: RetentionPolicy } = {}): Promise<ForgetGroup[]> {
     const policy = options.policy ?? this.options.retention ?? {};
-    const flags: string[] = [];
-    const numbers: [keyof RetentionPolicy, string][] = [
-      ['keepLast', '--keep-last'],
-      ['keepHourly', '--keep-hourly'],
-      ['keepDaily', '--keep-daily'],
-      ['keepWeekly', '--keep-weekly'],
-      ['keepMonthly', '--keep-monthly'],
-      ['keepYearly', '--keep-yearly'],
-    ];
-    for (const [key, flag] of numbers) {
-      const value = policy[key];
-      if (typeof value === 'number' && Number.isInteger(value) && value > 0) flags.push(flag, String(value));
-    }
+    const flags = keepFlags(policy);
     if (policy.keepWithin && /^(\d+[ymdh])+$/.test(policy.keepWithin)) flags.push('--keep-within', policy.keepWithin);
     if (flags.length === 0) throw failedPrecondition('no retention policy configured (backup.retention); refusing to forget everything');
     const groups = parseForget(await this.restic(['forget', '--json', '--tag', TAG, ...flags, ...(options.dryRun ? ['--dry-run'] : [])], this.longTimeoutMs));
