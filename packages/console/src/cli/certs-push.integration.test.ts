@@ -1,20 +1,17 @@
-import { copyFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { startAgent, type AgentConfig, type RunningAgent } from '@hvctl/agent';
+import { startTlsAgent, type TlsAgentFixture } from '@hvctl/agent/testing';
 import {
   HvctlError,
   caPaths,
   clusterConnector,
   deadline,
-  initCaDir,
   issueInCaDir,
   loadClusterFile,
-  silentLogger,
   unary,
   type ClusterFile,
 } from '@hvctl/common';
-import { freePorts, makeTempDir, removeTempDir } from '@hvctl/common/testing';
 import { certsCommand } from './certs-command.js';
 
 /**
@@ -25,7 +22,7 @@ import { certsCommand } from './certs-command.js';
 describe('hvctl certs revoke --push', () => {
   let dir: string;
   let caDir: string;
-  let agent: RunningAgent;
+  let fixture: TlsAgentFixture;
   let adminCluster: string;
   let operatorCluster: string;
   const output: string[] = [];
@@ -59,28 +56,9 @@ describe('hvctl certs revoke --push', () => {
   }
 
   beforeAll(async () => {
-    dir = await makeTempDir('hvctl-certs-push-');
-    caDir = join(dir, 'ca');
-    await initCaDir(caDir, { cluster: 'test' });
-    const node = await issueInCaDir(caDir, { name: 'msk-1', role: 'node' });
-    const nodeRevoked = join(dir, 'node-revoked.json');
-    await copyFile(caPaths(caDir).revoked, nodeRevoked);
-    const [port, link] = await freePorts(2);
-    const seed = join(dir, 'seed.json');
-    await writeFile(seed, JSON.stringify({ resources: [], domains: [], announcements: [] }));
-    const config: AgentConfig = {
-      node: 'msk-1',
-      site: 'msk',
-      listen: `127.0.0.1:${port}`,
-      stateDir: join(dir, 'state'),
-      heartbeatMs: 200,
-      log: { level: 'info', file: join(dir, 'agent.log') },
-      drivers: { drbd: 'sim', kvm: 'sim', routing: 'sim', backup: 'sim', host: 'sim' },
-      sim: { siteKind: 'main', link: `127.0.0.1:${link}`, peers: [], repositoryNode: 'msk-1', seed },
-      tls: { ca: node.caPath, cert: node.certPath, key: node.keyPath, revoked: nodeRevoked },
-    };
-    agent = await startAgent(config, silentLogger());
-    const address = `127.0.0.1:${agent.port}`;
+    fixture = await startTlsAgent({ ownRevokedCopy: true });
+    ({ dir, caDir } = fixture);
+    const address = fixture.address;
     const admin = await issueInCaDir(caDir, { name: 'ada', role: 'admin' });
     const operator = await issueInCaDir(caDir, { name: 'otto', role: 'operator' });
     adminCluster = await clusterFile('admin', { ca: admin.caPath, cert: admin.certPath, key: admin.keyPath, revoked: caPaths(caDir).revoked }, address);
@@ -89,8 +67,7 @@ describe('hvctl certs revoke --push', () => {
   }, 30_000);
   afterAll(async () => {
     vi.restoreAllMocks();
-    await agent?.stop(200);
-    await removeTempDir(dir);
+    await fixture?.close();
   });
 
   it('revokes an operator and pushes the signed list: the operator is refused on its next call', async () => {
