@@ -231,4 +231,18 @@ describe('the audit journal on disk', () => {
     expect(outcome?.message).toBe(`restic failed with password ${REDACTED}`);
     expect(await journal.verify()).toMatchObject({ ok: true });
   });
+
+  it('journals a workflow journal copy (Record) by what it is, not by its whole plan and steps', async () => {
+    // Given a journal and a copy of a drain with 200 steps, 150 of them done
+    const journal = await open();
+    const steps = Array.from({ length: 200 }, (_, index) => ({ id: `vm-${index}:migrate`, state: index < 150 ? 'done' : 'pending', detail: 'x'.repeat(200) }));
+    const workflow = { id: 'wf-20261123-0a1b2c3d', state: 'running', coordinator: 'msk-1', steps, plan: { steps: steps.map((step) => ({ id: step.id, title: 'y'.repeat(300) })) } };
+    const call: AuditCall = { method: '/hvctl.v1.WorkflowsService/Record', identity: ALICE, workflowId: workflow.id };
+    // When the Record call is journaled
+    await journal.intent(call, { workflow });
+    // Then its line names the workflow, its state and progress, and stays small
+    const [intent] = await records();
+    expect(intent?.args).toEqual({ workflow: { id: workflow.id, state: 'running', coordinator: 'msk-1', steps: 200, stepsDone: 150 } });
+    expect((await fileLines())[0]?.length).toBeLessThan(1000);
+  });
 });

@@ -15,6 +15,7 @@ import {
   type Logger,
 } from '@hvctl/common';
 import { Redactor } from './redact.js';
+import { summarizedArguments } from './summaries.js';
 
 /** The journal being written; older ones are renamed audit.000001.jsonl, audit.000002.jsonl, ... */
 const CURRENT = 'audit.jsonl';
@@ -121,7 +122,7 @@ export class AuditJournal {
     const record = await this.append({
       kind: 'intent',
       ...this.callFields(call),
-      args: this.redactor.arguments(call.method, request),
+      args: this.redactor.arguments(call.method, summarizedArguments(call.method, request) ?? request),
     });
     return record.seq;
   }
