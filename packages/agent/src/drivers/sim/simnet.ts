@@ -69,6 +69,9 @@ export class SimNet {
   private readonly heartbeatMs: number;
   /** The last heartbeat state sent and its frame, serialized once while the state object is the same. */
   private sentState?: { readonly state: unknown; readonly line: string };
+  /** The state frame last sent to the peers (by a heartbeat or a push). */
+  private lastStateLine?: string;
+  private pushScheduled = false;
 
   constructor(private readonly options: SimNetOptions) {
     this.timeoutMs = options.timeoutMs ?? 1500;
@@ -154,16 +157,41 @@ export class SimNet {
     });
   }
 
+  /**
+   * Sends this node's state to its peers now, if it changed since it was last sent, rather
+   * than with the next heartbeat: DRBD tells its peers about a role or disk change at once,
+   * and workflow steps wait for the peer to have seen it. Calls in one turn of the event
+   * loop send once.
+   */
+  pushState(): void {
+    if (this.pushScheduled || this.stopped) return;
+    this.pushScheduled = true;
+    setImmediate(() => {
+      this.pushScheduled = false;
+      if (this.stopped) return;
+      const line = this.stateLine();
+      if (line === this.lastStateLine) return;
+      for (const link of this.links.values()) if (link.outReady) this.sendLine(link, line);
+      this.lastStateLine = line;
+    });
+  }
+
   private tick(): void {
     const now = Date.now();
-    const state = this.options.heartbeat();
-    let sent = this.sentState;
-    if (!sent || sent.state !== state) sent = this.sentState = { state, line: `${JSON.stringify({ type: 'state', from: this.options.self.name, state })}\n` };
-    const line = sent.line;
+    const line = this.stateLine();
     for (const link of this.links.values()) {
       if (link.reachable && now - link.lastHeardMs > this.timeoutMs) this.markLost(link);
       if (link.outReady) this.sendLine(link, line);
     }
+    this.lastStateLine = line;
+  }
+
+  /** This node's state frame, serialized once while the heartbeat state object is the same. */
+  private stateLine(): string {
+    const state = this.options.heartbeat();
+    let sent = this.sentState;
+    if (!sent || sent.state !== state) sent = this.sentState = { state, line: `${JSON.stringify({ type: 'state', from: this.options.self.name, state })}\n` };
+    return sent.line;
   }
 
   private dial(link: PeerLink): void {

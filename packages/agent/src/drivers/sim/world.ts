@@ -577,6 +577,8 @@ export class SimWorld implements FaultTarget {
     }
     this.pendingLogs = [];
     for (const change of changes) for (const listener of this.listeners) listener(change);
+    // Peers learn of a change at once, as over DRBD's link, not at the next heartbeat.
+    this.net.pushState();
   }
 
   /** Remembers how much a resync had to copy when it started (the base of its progress). */
