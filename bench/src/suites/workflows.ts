@@ -255,7 +255,7 @@ export async function workflowSuite(ctx: SuiteContext): Promise<void> {
   ctx.log('workflows: drain lab (80 VMs, 20 per node)');
   const drainLab = await labUp(ctx, 'lab-drain', 80);
   try {
-    await drain(ctx, drainLab, 'msk-1', 'spb-1', 2, 2).catch((error: unknown) => ctx.report(failed('workflow.drain', 'x ideal', error, WORKFLOW_TARGETS.drainOverhead)));
+    await drain(ctx, drainLab, 'msk-1', 'spb-1', 3, 2).catch((error: unknown) => ctx.report(failed('workflow.drain', 'x ideal', error, WORKFLOW_TARGETS.drainOverhead)));
   } finally {
     await drainLab.down();
   }
