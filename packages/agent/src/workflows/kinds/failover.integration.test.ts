@@ -259,7 +259,13 @@ describe('node failover and failback', () => {
   });
 
   it('fails back the node once it returns: SyncTarget resync, migrations home, public block back', async () => {
-    // Given spb-1 started again: it comes back as after a crash, Secondary everywhere
+    // Given msk-1 has written enough while spb-1 was away for the resync to take a second or more
+    const behind = async (): Promise<boolean> => {
+      const missing = (await h.resources('msk-1')).filter((r) => r.name !== 'vm-c').map((r) => Number(r.peers.find((p) => p.node === 'spb-1')?.outOfSyncBytes ?? 0));
+      return missing.every((bytes) => bytes >= 40 * MIB);
+    };
+    await waitFor('msk-1 to be 40 MiB ahead of spb-1 on vm-a and vm-b', behind, { timeoutMs: 10_000 });
+    // And spb-1 started again: it comes back as after a crash, Secondary everywhere
     await lab.start('spb-1');
     expect((await h.resources('spb-1')).map((r) => `${r.name} ${r.role}`)).toEqual(['vm-a Secondary', 'vm-b Secondary', 'vm-c Secondary']);
 
