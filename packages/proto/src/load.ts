@@ -14,6 +14,7 @@ import type { ProtoGrpcType as RoutingProto } from './generated/routing.js';
 import type { ProtoGrpcType as SecurityProto } from './generated/security.js';
 import type { ProtoGrpcType as SlaProto } from './generated/sla.js';
 import type { ProtoGrpcType as WorkflowsProto } from './generated/workflows.js';
+import { installWorkflowSerializers } from './workflow-serializers.js';
 
 /** Directory holding the .proto tree (`hvctl/v1/*.proto`, `hvctl/lab/v1/*.proto`). */
 export const PROTO_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'proto');
@@ -86,6 +87,7 @@ let cached: LoadedProtos | undefined;
 export function loadProtos(): LoadedProtos {
   if (cached) return cached;
   const definition = protoLoader.loadSync([...HVCTL_V1_FILES], LOADER_OPTIONS);
+  installWorkflowSerializers(definition);
   const labDefinition = protoLoader.loadSync([...LAB_FILES], LOADER_OPTIONS);
   const v1 = (grpc.loadPackageDefinition(definition) as unknown as { hvctl: { v1: HvctlV1 } }).hvctl.v1;
   const labV1 = (grpc.loadPackageDefinition(labDefinition) as unknown as { hvctl: { lab: { v1: HvctlLabV1 } } }).hvctl.lab.v1;
