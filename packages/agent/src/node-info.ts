@@ -65,7 +65,8 @@ export class NodeInfoSource {
       name: this.identity.name,
       site: this.identity.site,
       agentVersion: AGENT_VERSION,
-      uptimeSeconds: (this.now() - this.startedMs) / 1000,
+      // Whole seconds: the info (and GetInfo's encoded answer) stays the same within a second.
+      uptimeSeconds: Math.floor((this.now() - this.startedMs) / 1000),
       capabilities: this.capabilities,
       flags: this.flags.get(),
       facts: this.facts,

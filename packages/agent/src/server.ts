@@ -15,6 +15,7 @@ import { eventsService } from './services/events.js';
 import { faultsService, type FaultTarget } from './services/faults.js';
 import { kvmService } from './services/kvm.js';
 import { nodeService } from './services/node.js';
+import { encodeOnce } from './services/response-cache.js';
 import { leasesService } from './services/leases.js';
 import { routingService } from './services/routing.js';
 import { securityService, type RevocationTarget } from './services/security.js';
@@ -80,8 +81,9 @@ export function createServer(deps: ServerDeps): AgentServer {
   const { v1, labV1, definition } = loadProtos();
   const server = new grpc.Server({ ...SERVER_OPTIONS, interceptors: [...(deps.rpcMetrics ? [deps.rpcMetrics] : []), deps.auth] });
   // Every service goes through the audit journal: mutating calls are recorded before they act.
+  // Frozen responses (services/response-cache.ts) are encoded once.
   const addService = (service: grpc.ServiceDefinition, handlers: grpc.UntypedServiceImplementation): void =>
-    server.addService(service, auditedService(deps.audit, ctx.logger, service, handlers, ctx.ledger));
+    server.addService(encodeOnce(service), auditedService(deps.audit, ctx.logger, service, handlers, ctx.ledger));
   addService(v1.NodeService.service, nodeService(ctx));
   addService(v1.DrbdService.service, drbdService(ctx));
   addService(v1.KvmService.service, kvmService(ctx));

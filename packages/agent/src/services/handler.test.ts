@@ -5,8 +5,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_MAX_CALL_MS, maxCallMs, unary } from './handler.js';
 
 /** A unary call as grpc-js hands it to a handler: a request, a deadline, 'cancelled' events. */
-function fakeCall(deadline: Date | number): grpc.ServerUnaryCall<object, object> {
-  return Object.assign(new EventEmitter(), { request: {}, getDeadline: () => deadline }) as unknown as grpc.ServerUnaryCall<object, object>;
+function fakeCall(deadline: Date | number): grpc.ServerUnaryCall<object, object> & EventEmitter {
+  return Object.assign(new EventEmitter(), { request: {}, getDeadline: () => deadline }) as unknown as grpc.ServerUnaryCall<object, object> & EventEmitter;
 }
 
 function invoke(handler: grpc.handleUnaryCall<object, object>, call: grpc.ServerUnaryCall<object, object>): Promise<{ error: Partial<grpc.ServiceError> | null; value?: object }> {
@@ -51,6 +51,54 @@ describe('the handler wrapper', () => {
     expect(deadlineMs).toBe(callerDeadline);
     expect(maxCallMs('Restore')).toBeGreaterThan(DEFAULT_MAX_CALL_MS);
     expect(maxCallMs('GetInfo')).toBe(DEFAULT_MAX_CALL_MS);
+  });
+
+  it("aborts the tools of a call still at work when the caller cancels, and not those of a call already answered", async () => {
+    // Given one call still at work and one already answered
+    const signals: AbortSignal[] = [];
+    let finish: (() => void) | undefined;
+    const slow = unary(silentLogger(), 'Promote', () => {
+      signals[0] = currentCallContext().signal as AbortSignal;
+      return new Promise<object>((resolve) => (finish = () => resolve({})));
+    });
+    const fast = unary(silentLogger(), 'GetInfo', async () => {
+      signals[1] = currentCallContext().signal as AbortSignal;
+      return {};
+    });
+    const working = fakeCall(Infinity);
+    const answered = fakeCall(Infinity);
+    const slowAnswer = invoke(slow, working);
+    expect((await invoke(fast, answered)).error).toBeNull();
+
+    // When grpc-js reports both streams closed (it emits 'cancelled' for every call whose stream closes)
+    working.emit('cancelled', 'cancelled');
+    answered.emit('cancelled', 'cancelled');
+
+    // Then only the call at work is aborted, and the answered call keeps no listener
+    expect(signals[0]?.aborted).toBe(true);
+    expect(signals[1]?.aborted).toBe(false);
+    expect(answered.listenerCount('cancelled')).toBe(0);
+    finish?.();
+    expect((await slowAnswer).error).toBeNull();
+  });
+
+  it('hands a tool that starts after the caller cancelled a signal already aborted', async () => {
+    // Given a call that asks for its signal only once it resumes
+    let resume: (() => void) | undefined;
+    const handler = unary(silentLogger(), 'Promote', async () => {
+      await new Promise<void>((resolve) => (resume = resolve));
+      return { aborted: currentCallContext().signal?.aborted };
+    });
+    const call = fakeCall(Infinity);
+    const answer = invoke(handler, call);
+    await Promise.resolve();
+
+    // When the caller cancels before the call asks for its signal
+    call.emit('cancelled', 'cancelled');
+    resume?.();
+
+    // Then the signal it gets is aborted
+    expect((await answer).value).toEqual({ aborted: true });
   });
 
   it('leaves no timer behind once a call answered', async () => {

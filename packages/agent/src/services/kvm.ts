@@ -1,7 +1,8 @@
-import type { Domain__Output, KvmServiceHandlers, MigrateResponse } from '@hvctl/proto';
+import type { Domain__Output, KvmServiceHandlers, ListDomainsResponse__Output, MigrateResponse } from '@hvctl/proto';
 import { HvctlError, failedPrecondition, invalidArgument, notFound, validateNodeName, validateRequestId, validateResourceName } from '@hvctl/common';
 import type { AgentContext } from '../context.js';
 import { serverStream, unary } from './handler.js';
+import { UnchangedAnswer } from './response-cache.js';
 
 const DEFAULT_SHUTDOWN_SECONDS = 60;
 const MAX_SHUTDOWN_SECONDS = 600;
@@ -15,10 +16,13 @@ export function kvmService(ctx: AgentContext): KvmServiceHandlers {
     return domain;
   };
 
+  // Sorted and encoded once per change of the domains (the server encodes it once: encodeOnce).
+  const listed = new UnchangedAnswer<Domain__Output[], ListDomainsResponse__Output>((domains) => ({
+    domains: [...domains].sort((a, b) => a.name.localeCompare(b.name)),
+  }));
+
   return {
-    ListDomains: unary(logger, 'ListDomains', async () => ({
-      domains: [...(await drivers.kvm.list())].sort((a, b) => a.name.localeCompare(b.name)),
-    })),
+    ListDomains: unary(logger, 'ListDomains', async () => listed.answer(await drivers.kvm.list())),
     GetDomain: unary(logger, 'GetDomain', async (request) => ({ domain: await find(validateResourceName(request.name)) })),
     Start: unary(logger, 'Start', (request) => {
       const name = validateResourceName(request.name);

@@ -1,14 +1,17 @@
-import type { NodeServiceHandlers } from '@hvctl/proto';
+import type { GetInfoResponse__Output, NodeInfo__Output, NodeServiceHandlers } from '@hvctl/proto';
 import { validateRequestId, validateText } from '@hvctl/common';
 import type { AgentContext } from '../context.js';
 import { unary } from './handler.js';
+import { UnchangedAnswer } from './response-cache.js';
 
 /** hvctl.v1.NodeService: identity, capabilities, facts and scheduling flags. */
 export function nodeService(ctx: AgentContext): NodeServiceHandlers {
   const { logger, ledger, flags, hub, nodeInfo } = ctx;
   const publish = (): void => hub.setNode(nodeInfo.info());
+  // The same response (encoded once) until the info changes: uptime counts whole seconds.
+  const described = new UnchangedAnswer<NodeInfo__Output, GetInfoResponse__Output>((node) => ({ node }));
   return {
-    GetInfo: unary(logger, 'GetInfo', async () => ({ node: nodeInfo.info() })),
+    GetInfo: unary(logger, 'GetInfo', async () => described.answer(nodeInfo.info())),
     Cordon: unary(logger, 'Cordon', (request) => {
       const reason = validateText(request.reason, 'reason');
       return ledger.once('Cordon', validateRequestId(request.requestId), async () => {

@@ -17,6 +17,8 @@ const storage = new AsyncLocalStorage<CallContext>();
 /** Runs `fn` with `context` as the ambient call context (nested contexts narrow, never widen). */
 export function withCallContext<T>(context: CallContext, fn: () => T): T {
   const outer = storage.getStore();
+  // Nothing to narrow: the context is kept as given, so that a signal made on first use (the agent's handlers) is not made here.
+  if (outer === undefined && (context.deadlineMs === undefined || Number.isFinite(context.deadlineMs))) return storage.run(context, fn);
   const deadlines = [outer?.deadlineMs, context.deadlineMs].filter((value): value is number => value !== undefined && Number.isFinite(value));
   const signals = [outer?.signal, context.signal].filter((value): value is AbortSignal => value !== undefined);
   const merged: CallContext = {
