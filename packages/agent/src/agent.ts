@@ -5,17 +5,14 @@ import { AuditJournal } from './audit/journal.js';
 import { configuredSecrets } from './audit/secrets.js';
 import type { AgentConfig } from './config.js';
 import type { AgentContext } from './context.js';
-import { RealHostDriver } from './drivers/host/real.js';
-import { createSimDrivers } from './drivers/sim/drivers.js';
-import { SimHostDriver } from './drivers/sim/host.js';
+import type { SimDrivers } from './drivers/sim/drivers.js';
 import type { SimNodeRecord } from './drivers/sim/records.js';
-import { SimWorld } from './drivers/sim/world.js';
-import { createRealDrivers, defaultRealConfig } from './drivers/real/index.js';
-import type { Area, DriverChange, Drivers, StateSource } from './drivers/types.js';
+import type { SimWorld } from './drivers/sim/world.js';
+import type { Area, DriverChange, Drivers, HostDriver, StateSource } from './drivers/types.js';
 import { FlagStore } from './flags.js';
 import { EventHub, newEpoch } from './hub.js';
 import { RequestLedger } from './ledger.js';
-import { Monitor } from './monitor/monitor.js';
+import type { Monitor } from './monitor/monitor.js';
 import { NodeInfoSource } from './node-info.js';
 import { CapabilityWatch } from './probes/capability-watch.js';
 import { reportUnavailableTools } from './probes/failure-report.js';
@@ -26,8 +23,7 @@ import { loadAgentSecurity } from './security/setup.js';
 import { bindServer, createServer } from './server.js';
 import { startBackupScheduler } from './backups/setup.js';
 import { rpcMetricsInterceptor } from './metrics/interceptor.js';
-import { startMetricsServer, type MetricsServer } from './metrics/http.js';
-import { createAgentMetrics } from './metrics/registry.js';
+import type { MetricsServer } from './metrics/http.js';
 import { ClusterAccess } from './workflows/cluster-access.js';
 import { WorkflowEngine } from './workflows/engine.js';
 import { WorkflowJournal } from './workflows/journal.js';
@@ -95,7 +91,11 @@ function areaOfChange(change: DriverChange): Area | undefined {
   }
 }
 
-/** Builds, binds and starts an agent from its config. */
+/**
+ * Builds, binds and starts an agent from its config. What only some configs use is loaded
+ * only by the agents that use it (dynamic imports below): the simulation, the real
+ * drivers, the cluster watcher, the metrics endpoint (prom-client, node:http).
+ */
 export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
   // First: an agent without certificates (and without --insecure-lab) must not even start its drivers.
   const security = await loadAgentSecurity(config, logger);
@@ -107,8 +107,9 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   await flags.load();
 
   let world: SimWorld | undefined;
-  let simDrivers: ReturnType<typeof createSimDrivers> | undefined;
+  let simDrivers: SimDrivers | undefined;
   if (sim) {
+    const [{ SimWorld }, { createSimDrivers }] = await Promise.all([import('./drivers/sim/world.js'), import('./drivers/sim/drivers.js')]);
     const statePath = join(config.stateDir, 'sim-state.json');
     const persisted = await readRecord(statePath);
     const seed = persisted ?? (sim.seed ? await readRecord(sim.seed) : undefined) ?? { resources: [], domains: [], announcements: [] };
@@ -127,18 +128,24 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     simDrivers = createSimDrivers(world, sim.repositoryNode, () => (flags.get().cordoned ? `it is cordoned (${flags.get().cordonReason || 'no reason given'})` : undefined));
   }
   const anyRealTool = (['drbd', 'kvm', 'routing', 'backup'] as const).some((area) => kinds[area] === 'real');
-  const real = anyRealTool ? createRealDrivers(config.real ?? defaultRealConfig(), { node: config.node, logger }) : undefined;
+  const real = anyRealTool
+    ? await import('./drivers/real/index.js').then(({ createRealDrivers, defaultRealConfig }) => createRealDrivers(config.real ?? defaultRealConfig(), { node: config.node, logger }))
+    : undefined;
   const pick = <T>(area: Area, simDriver: T | undefined, realDriver: T | undefined): T => {
     const driver = kinds[area] === 'real' ? realDriver : simDriver;
     if (!driver) throw new Error(`no ${kinds[area]} driver for ${area}: check the agent config (backup needs backup.repository and backup.passwordFile)`);
     return driver;
   };
+  const host: HostDriver =
+    kinds.host === 'real'
+      ? await import('./drivers/host/real.js').then(({ RealHostDriver }) => new RealHostDriver(FACTS_REFRESH_MS))
+      : await import('./drivers/sim/host.js').then(({ SimHostDriver }) => new SimHostDriver(world as SimWorld));
   const drivers: Drivers = {
     drbd: pick('drbd', simDrivers?.drbd, real?.drbd),
     kvm: pick('kvm', simDrivers?.kvm, real?.kvm),
     routing: pick('routing', simDrivers?.routing, real?.routing),
     backup: pick('backup', simDrivers?.backup, real?.backup),
-    host: kinds.host === 'real' ? new RealHostDriver(FACTS_REFRESH_MS) : new SimHostDriver(world as SimWorld),
+    host,
   };
   if (kinds.routing === 'real') await real?.routing.ensureIncludeFile().catch((error: unknown) => logger.warn({ err: error }, 'cannot write the BIRD include file'));
 
@@ -233,26 +240,32 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   });
   // Opened before the server: interrupted calls of the last run are closed before any new one.
   const audit = await AuditJournal.open({ dir: join(config.stateDir, 'audit'), node: config.node, logger: logger.child({ area: 'audit' }), secrets: await configuredSecrets(config, logger) });
-  const monitor = config.monitor?.enabled
-    ? new Monitor({
-        self: config.node,
-        cluster,
-        connect,
-        config: config.monitor,
-        dir: join(config.stateDir, 'monitor'),
-        runner: new ProcessRunner({ logger: logger.child({ area: 'exec' }) }),
-        announce: (level, message) => hub.log({ level, area: 'alert', message }),
-        logger: logger.child({ area: 'monitor' }),
-      })
+  const monitorConfig = config.monitor?.enabled ? config.monitor : undefined;
+  const monitor: Monitor | undefined = monitorConfig
+    ? await import('./monitor/monitor.js').then(
+        ({ Monitor }) =>
+          new Monitor({
+            self: config.node,
+            cluster,
+            connect,
+            config: monitorConfig,
+            dir: join(config.stateDir, 'monitor'),
+            runner: new ProcessRunner({ logger: logger.child({ area: 'exec' }) }),
+            announce: (level, message) => hub.log({ level, area: 'alert', message }),
+            logger: logger.child({ area: 'monitor' }),
+          }),
+      )
     : undefined;
   // Prometheus metrics in a registry of this agent's own, read from the hub at scrape time.
   const metrics = config.metrics
-    ? createAgentMetrics({
-        node: config.node,
-        site: config.site,
-        state: () => hub.state(),
-        workflows: async () => (await engine.list()).filter((workflow) => workflow.coordinator === config.node),
-      })
+    ? await import('./metrics/registry.js').then(({ createAgentMetrics }) =>
+        createAgentMetrics({
+          node: config.node,
+          site: config.site,
+          state: () => hub.state(),
+          workflows: async () => (await engine.list()).filter((workflow) => workflow.coordinator === config.node),
+        }),
+      )
     : undefined;
   const agentServer = createServer({ ...(metrics ? { rpcMetrics: rpcMetricsInterceptor(metrics.countRpc) } : {}), ctx: context, ...(world ? { faults: world } : {}), ...(monitor ? { monitor } : {}), workflows: { engine, leases, journal }, audit, ...(security.revocations ? { revocations: security.revocations } : {}),
     auth: authInterceptor({
@@ -279,6 +292,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   let metricsServer: MetricsServer | undefined;
   if (metrics && config.metrics) {
     try {
+      const { startMetricsServer } = await import('./metrics/http.js');
       metricsServer = await startMetricsServer(config.metrics.listen, metrics.registry, logger.child({ area: 'metrics' }));
     } catch (error) {
       logger.error({ err: error, listen: config.metrics.listen }, 'cannot bind the metrics endpoint; the agent runs without it');

@@ -75,6 +75,25 @@ describe('EventHub', () => {
     expect(events.missedSince('e1', 7)).toBeUndefined();
   });
 
+  it('keeps deltas for resuming only while they are younger than the maximum age', () => {
+    // Given a hub keeping deltas for 10 s, with changes at 0, 4, 8 and 12 s
+    let now = 0;
+    const events = new EventHub(initial(), { epoch: 'e1', now: () => now, bufferMaxAgeMs: 10_000 });
+    for (const at of [0, 4000, 8000, 12_000]) {
+      now = at;
+      events.apply(resourceChange('Primary'));
+    }
+    // Then the one from 0 s has expired: a watcher that missed it gets a snapshot
+    expect(events.missedSince('e1', 0)).toBeUndefined();
+    // And one that saw it resumes with the other three
+    expect(events.missedSince('e1', 1)?.map((message) => message.revision)).toEqual([2, 3, 4]);
+    // And after a quiet minute only the newest change is left to resume from
+    now = 72_000;
+    events.apply(resourceChange('Secondary'));
+    expect(events.missedSince('e1', 3)).toBeUndefined();
+    expect(events.missedSince('e1', 4)?.map((message) => message.revision)).toEqual([5]);
+  });
+
   it('stops telling a subscriber once it unsubscribed', () => {
     const events = hub();
     const seen: number[] = [];

@@ -6,6 +6,13 @@ import type { LogLine } from './drivers/types.js';
 export interface EventHubOptions {
   /** How many deltas are kept for resuming watchers. Default 10,000. */
   readonly bufferSize?: number;
+  /**
+   * How long a delta is kept for resuming watchers. Default 10 minutes: an idle agent adds
+   * a facts delta every 5 s, and 10,000 of them (14 hours) held ~7 MB of heap; a watcher
+   * away for longer is sent a snapshot instead. A burst (a drain, a watcher dropped for
+   * falling behind) stays resumable: it is recent.
+   */
+  readonly bufferMaxAgeMs?: number;
   readonly now?: () => number;
   /** The agent epoch; random when not given. */
   readonly epoch?: string;
@@ -26,6 +33,7 @@ export class EventHub {
   private revision = 0;
   private readonly buffer: WatchResponse__Output[] = [];
   private readonly bufferSize: number;
+  private readonly bufferMaxAgeMs: number;
   private readonly now: () => number;
   private readonly subscribers = new Set<(message: WatchResponse__Output) => void>();
 
@@ -33,6 +41,7 @@ export class EventHub {
     this.epoch = options.epoch ?? newEpoch();
     this.view = viewFromSnapshot(initial);
     this.bufferSize = options.bufferSize ?? 10_000;
+    this.bufferMaxAgeMs = options.bufferMaxAgeMs ?? 10 * 60_000;
     this.now = options.now ?? Date.now;
   }
 
@@ -57,7 +66,10 @@ export class EventHub {
       change,
     };
     this.buffer.push(message);
-    if (this.buffer.length > this.bufferSize) this.buffer.splice(0, this.buffer.length - this.bufferSize);
+    // The deltas before the first one that is young enough have expired.
+    const expired = this.buffer.findIndex((buffered) => message.sentUnixMs - buffered.sentUnixMs <= this.bufferMaxAgeMs);
+    const drop = Math.max(expired, this.buffer.length - this.bufferSize);
+    if (drop > 0) this.buffer.splice(0, drop);
     for (const subscriber of this.subscribers) subscriber(message);
   }
 

@@ -3,7 +3,6 @@ import { HvctlError, createLogger, validateAddress } from '@hvctl/common';
 import { startAgent } from './agent.js';
 import { DEFAULT_CONFIG_PATH, loadAgentConfig } from './config.js';
 import { INSECURE_WARNING } from './security/setup.js';
-import { formatDoctorReport, runDoctor } from './doctor/doctor.js';
 import { AGENT_VERSION } from './version.js';
 
 const program = new Command('hvctl-agent')
@@ -69,6 +68,8 @@ Examples:
   hvctl-agent doctor --config ./agent.yaml --json | jq '.checks[] | select(.status == "fail")'`,
   )
   .action(async (options: { config: string; json?: boolean }) => {
+    // Only this subcommand needs the checks (and the real drivers they probe with): the daemon does not load them.
+    const { formatDoctorReport, runDoctor } = await import('./doctor/doctor.js');
     const report = await runDoctor(options.config);
     process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorReport(report));
     process.exitCode = report.ok ? 0 : 1;

@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
-import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatusMap } from 'grpc-health-check';
 import { HVCTL_V1_SERVICES, LAB_FAULTS_SERVICE, loadProtos } from '@hvctl/proto';
 import { auditedService } from './audit/wrap.js';
+import { addLazyReflection } from './lazy-reflection.js';
 import type { AuditJournal } from './audit/journal.js';
 import type { AgentContext } from './context.js';
 import type { Area } from './drivers/types.js';
@@ -109,7 +109,7 @@ export function createServer(deps: ServerDeps): AgentServer {
   const health = new HealthImplementation(initial);
   health.addToServer(server);
 
-  new ReflectionService(definition, { services: [...HVCTL_V1_SERVICES] }).addToServer(server);
+  addLazyReflection(server, definition, HVCTL_V1_SERVICES);
 
   return {
     server,

@@ -1,7 +1,7 @@
 import { loadClusterFile, type ClusterFile, type Logger } from '@hvctl/common';
 import type { BackupDriver } from '../drivers/types.js';
 import type { ClusterAccess } from '../workflows/cluster-access.js';
-import { BackupScheduler } from './scheduler.js';
+import type { BackupScheduler } from './scheduler.js';
 
 /**
  * Starts the cluster's backup scheduler when this agent is its backup site's node (the
@@ -19,6 +19,8 @@ export async function startBackupScheduler(options: {
 }): Promise<BackupScheduler | undefined> {
   const { clusterPath } = options;
   if (!clusterPath || options.access.witness() !== options.self) return undefined;
+  // Loaded here, by the one agent that runs it (croner comes with it).
+  const { BackupScheduler } = await import('./scheduler.js');
   const scheduler = new BackupScheduler({
     self: options.self,
     cluster: options.access,
