@@ -1,6 +1,8 @@
 import type {
   Domain__Output,
+  GetDomainResponse__Output,
   GetInfoResponse__Output,
+  GetResourceResponse__Output,
   ListAnnouncementsResponse__Output,
   ListDomainsResponse__Output,
   ListResourcesResponse__Output,
@@ -8,7 +10,7 @@ import type {
   Resource__Output,
   Announcement__Output,
 } from '@hvctl/proto';
-import { createAgentClient, deadline, notFound, unary, type AgentClient, type ClusterFile } from '@hvctl/common';
+import { HvctlError, createAgentClient, deadline, notFound, unary, type AgentClient, type ClusterFile } from '@hvctl/common';
 
 /** Short deadline for reads made while planning or verifying. */
 const READ_MS = 2000;
@@ -76,10 +78,12 @@ export class ClusterAccess {
     return (await unary<ListResourcesResponse__Output>(`ListResources on ${node}`, (cb) => client.drbd.listResources({}, deadline(READ_MS), cb))).resources;
   }
 
+  /** One resource, read alone (a workflow step re-reads the one it acts on, not all 80 of a hypervisor). */
   async resource(node: string, name: string): Promise<Resource__Output> {
-    const found = (await this.resources(node)).find((resource) => resource.name === name);
-    if (!found) throw notFound(`resource ${name} is not configured on ${node}`);
-    return found;
+    const client = this.client(node);
+    const { resource } = await unary<GetResourceResponse__Output>(`GetResource ${name} on ${node}`, (cb) => client.drbd.getResource({ name }, deadline(READ_MS), cb));
+    if (!resource) throw notFound(`resource ${name} is not configured on ${node}`);
+    return resource;
   }
 
   async domains(node: string): Promise<Domain__Output[]> {
@@ -87,8 +91,15 @@ export class ClusterAccess {
     return (await unary<ListDomainsResponse__Output>(`ListDomains on ${node}`, (cb) => client.kvm.listDomains({}, deadline(READ_MS), cb))).domains;
   }
 
+  /** One domain, read alone; undefined when the node has no domain of that name. */
   async domain(node: string, name: string): Promise<Domain__Output | undefined> {
-    return (await this.domains(node)).find((domain) => domain.name === name);
+    const client = this.client(node);
+    try {
+      return (await unary<GetDomainResponse__Output>(`GetDomain ${name} on ${node}`, (cb) => client.kvm.getDomain({ name }, deadline(READ_MS), cb))).domain ?? undefined;
+    } catch (error) {
+      if (error instanceof HvctlError && error.code === 'NOT_FOUND') return undefined;
+      throw error;
+    }
   }
 
   async announcements(node: string): Promise<Announcement__Output[]> {
