@@ -3,6 +3,7 @@ import { invalidArgument, toServiceError, validateOwner, validateRequestId, type
 import type { ServiceError } from '@grpc/grpc-js';
 import type { RequestLedger } from '../ledger.js';
 import type { WorkflowEngine } from '../workflows/engine.js';
+import { PacedSender, WATCH_INTERVAL_MS } from '../workflows/paced-sender.js';
 import { callerOf, type CallerSource } from '../security/caller.js';
 import { unary } from './handler.js';
 
@@ -37,21 +38,30 @@ export function workflowsService(logger: Logger, engine: WorkflowEngine, ledger:
       const owner = ownerOf(call, request.owner);
       return ledger.once('Submit', validateRequestId(request.requestId), async () => ({ workflow: await engine.submit(spec, owner) }));
     }),
+    // Updates at most every WATCH_INTERVAL_MS, the newest state each time; the final state always, then the end.
     WatchWorkflow: (call) => {
       let unsubscribe: (() => void) | undefined;
-      const close = (): void => unsubscribe?.();
+      let closed = false;
+      const updates = new PacedSender((_stream, workflow, done) => {
+        if (closed) return done();
+        call.write({ workflow }, () => done());
+        if (!engine.isRunning(workflow.id) && workflow.state !== 'running') {
+          close();
+          call.end();
+        }
+      }, WATCH_INTERVAL_MS);
+      const close = (): void => {
+        closed = true;
+        unsubscribe?.();
+        updates.stop();
+      };
       call.on('cancelled', close);
       call.on('close', close);
       try {
         const id = checkId(call.request.id);
-        unsubscribe = engine.watch(id, (workflow: Workflow__Output) => {
-          call.write({ workflow });
-          if (!engine.isRunning(id) && workflow.state !== 'running') {
-            close();
-            call.end();
-          }
-        });
-        if (!engine.isRunning(id)) {
+        // The first state goes out at once (inside watch); a workflow not running here (finished, or a journal copy) ends with it.
+        unsubscribe = engine.watch(id, (workflow: Workflow__Output) => updates.offer('stream', workflow));
+        if (!engine.isRunning(id) && !closed) {
           close();
           call.end();
         }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AcquireResponse__Output, Plan__Output, ReleaseResponse__Output, StepState__Output, Workflow__Output, WorkflowSpec__Output } from '@hvctl/proto';
 import { HvctlError, deadline, failedPrecondition, invalidArgument, notFound, unary, type Logger } from '@hvctl/common';
 import type { ClusterAccess } from './cluster-access.js';
-import { CopySender } from './copy-sender.js';
+import { COPY_INTERVAL_MS, PacedSender } from './paced-sender.js';
 import type { WorkflowJournal } from './journal.js';
 import type { LeaseTable } from './leases.js';
 import { flattenSteps, type Program, type Stage, type Step, type StepContext, type WorkflowKind } from './types.js';
@@ -55,14 +55,14 @@ export class WorkflowEngine {
   private readonly finished = new Map<string, Workflow__Output>();
   private readonly listeners = new Map<string, Set<(workflow: Workflow__Output) => void>>();
   private readonly now: () => number;
-  private readonly copies = new CopySender((node, workflow, done) => {
+  private readonly copies = new PacedSender((node, workflow, done) => {
     try {
       this.options.cluster.client(node).workflows.record({ workflow }, deadline(2000), () => done());
     } catch {
       // not a member any more: nothing to copy to
       done();
     }
-  });
+  }, COPY_INTERVAL_MS);
 
   constructor(private readonly options: EngineOptions) {
     this.now = options.now ?? Date.now;
@@ -378,7 +378,7 @@ export class WorkflowEngine {
   /** Sends the journal copy to every touched agent (best effort, latest state wins; a lost node just misses it). */
   private replicate(workflow: Workflow__Output): void {
     for (const node of workflow.plan?.nodes ?? []) {
-      if (node !== this.options.self) this.copies.copy(node, workflow);
+      if (node !== this.options.self) this.copies.offer(node, workflow);
     }
   }
 
