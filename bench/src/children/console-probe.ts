@@ -16,7 +16,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
 import type { ClientReadableStream } from '@grpc/grpc-js';
@@ -226,6 +226,13 @@ async function main(): Promise<void> {
     const publishesBefore = publishes;
     measuring = true;
     const keys: number[] = [];
+    // GC pauses during the stream, to tell which slow key presses waited for the collector.
+    const keyIntervals: { start: number; end: number }[] = [];
+    const pauses: { start: number; end: number }[] = [];
+    const gcObserver = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) pauses.push({ start: entry.startTime, end: entry.startTime + entry.duration });
+    });
+    gcObserver.observe({ entryTypes: ['gc'] });
     const started = performance.now();
     let selected = 1;
     while (performance.now() - started < durationMs) {
@@ -233,16 +240,23 @@ async function main(): Promise<void> {
       // Alternate down and up: the pane title's "N/total" tells which frame answered.
       const down = selected === 1;
       const expected = down ? 2 : 1;
+      const start = performance.now();
       keys.push(await pressAndWait(down ? 'j' : 'k', expected, 2000));
+      keyIntervals.push({ start, end: performance.now() });
       selected = expected;
     }
     measuring = false;
     delay.disable();
+    // Observer entries arrive after the pause: let the last ones come in.
+    await new Promise((resolve) => setImmediate(resolve));
+    gcObserver.disconnect();
+    const keyGcMs = keyIntervals.map(({ start, end }) => pauses.reduce((sum, pause) => sum + Math.max(0, Math.min(end, pause.end) - Math.max(start, pause.start)), 0));
     send({
       type: 'streamDone',
       latencies,
       latencyKinds,
       keys,
+      keyGcMs,
       publishes: publishes - publishesBefore,
       frames: framesWhileStreaming,
       inkRenderMs,

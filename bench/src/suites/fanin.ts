@@ -43,6 +43,8 @@ interface StreamDone {
   latencies: number[];
   latencyKinds: Record<string, number>;
   keys: number[];
+  /** Per key press, the ms of GC pauses within it. */
+  keyGcMs: number[];
   publishes: number;
   frames: number;
   inkRenderMs: number[];
@@ -235,6 +237,11 @@ export async function faninAt(ctx: SuiteContext, options: FaninOptions): Promise
       }),
     );
     const keys = stream.keys.map((ms) => (Number.isFinite(ms) ? ms : 2000));
+    const slowest = keys
+      .map((ms, index) => ({ ms, gc: stream.keyGcMs[index] ?? 0 }))
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 3)
+      .map(({ ms, gc }) => `${round(ms)} (GC ${round(gc)})`);
     ctx.report(
       figure({
         name: name('keypress-frame'),
@@ -243,7 +250,7 @@ export async function faninAt(ctx: SuiteContext, options: FaninOptions): Promise
         target: FANIN_TARGETS.keypressMs,
         use: 'p99',
         ...(stream.keys.some((ms) => !Number.isFinite(ms)) ? { invalid: 'a key press got no frame within 2 s' } : {}),
-        note: `j/k every ${options.keyEveryMs} ms while the stream runs, to the first frame with the moved selection; Ink render ${round(summarise(stream.inkRenderMs).median)} ms median per frame`,
+        note: `j/k every ${options.keyEveryMs} ms while the stream runs, to the first frame with the moved selection; Ink render ${round(summarise(stream.inkRenderMs).median)} ms median per frame; slowest presses ${slowest.join(', ')} ms, GC pauses inside each in parentheses`,
         ...scale,
         family: 'keypress-frame',
       }),
