@@ -2,10 +2,11 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { createAgentClient, deadline, unary } from '@hvctl/common';
-import type { ListResourcesResponse__Output } from '@hvctl/proto';
+import { type AgentClient, createAgentClient, deadline, unary } from '@hvctl/common';
+import { type ListDomainsResponse__Output, type ListResourcesResponse__Output, loadProtos } from '@hvctl/proto';
 import type { SuiteContext } from '../lib/context.js';
-import { failed, figure, type Target } from '../lib/figures.js';
+import { failed, figure, skipped, type Target } from '../lib/figures.js';
+import { h2loadAvailable, h2loadUnary } from '../lib/h2load.js';
 import { agentConfigFor, nodeNames, planBench } from '../lib/plan.js';
 import { stablePorts } from '../lib/ports.js';
 import { AGENT_BIN, clkTck, measuredNiceLevel, cpuSeconds, nextMessage, sampleRss, sleep, spawnChild, spawnTracked, stopChild, tail } from '../lib/procs.js';
@@ -166,6 +167,7 @@ export async function agentSuite(ctx: SuiteContext): Promise<void> {
         }),
       );
     }
+    await listDomainsFromC(ctx, dir, agentAddress, client, pid);
   } catch (error) {
     ctx.report(failed('agent.suite', '', error));
   } finally {
@@ -175,4 +177,37 @@ export async function agentSuite(ctx: SuiteContext): Promise<void> {
     // SIGTERM: the agent stops gracefully (and writes its --cpu-prof profile).
     if (agent) await stopChild(agent, 5000);
   }
+}
+
+/**
+ * ListDomains under the same load from h2load (C, no garbage collector), answers not
+ * decoded: the agent's answer time without a Node client's own pauses in it. No target (the
+ * Node client's figure carries it); skipped where h2load is not installed.
+ */
+async function listDomainsFromC(ctx: SuiteContext, dir: string, address: string, client: AgentClient, pid: number): Promise<void> {
+  const name = 'agent.listdomains.p99-h2load';
+  if (!h2loadAvailable()) {
+    ctx.report(skipped(name, 'ms', 'h2load not installed (Debian package nghttp2-client)'));
+    return;
+  }
+  const answer = await unary<ListDomainsResponse__Output>('ListDomains', (cb) => client.kvm.listDomains({}, deadline(5000), cb));
+  const answerBytes = 5 + loadProtos().v1.KvmService.service.ListDomains.responseSerialize(answer).length;
+  const durationMs = ctx.quick ? 2000 : 10_000;
+  const cpu0 = cpuSeconds(pid);
+  const at = performance.now();
+  const run = await h2loadUnary({ address, path: '/hvctl.v1.KvmService/ListDomains', rate: RPC_RATE, durationMs, warmupMs: 1000, files: join(dir, 'h2load-listDomains') });
+  const agentCpu = (100 * (cpuSeconds(pid) - cpu0)) / ((performance.now() - at) / 1000);
+  const complete = run.dataBytes / (run.requests * answerBytes);
+  ctx.report(
+    figure({
+      name,
+      unit: 'ms',
+      samples: run.latencies,
+      use: 'p99',
+      ...(run.succeeded < run.requests || Math.abs(complete - 1) > 0.01
+        ? { invalid: `${run.succeeded} of ${run.requests} answered 200, ${run.dataBytes} answer bytes where ${run.requests} x ${answerBytes} were expected` }
+        : {}),
+      note: `Kvm.ListDomains at ${RPC_RATE} req/s from h2load (C, one connection, up to 100 streams) for ${durationMs / 1000} s after 1 s warm-up, send to answer, answers not decoded (${answerBytes} bytes each, all received); no target; agent CPU ${round(agentCpu)}%; ${WATCHERS} watchers open`,
+    }),
+  );
 }
