@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Topology } from '@hvctl/common';
 import type { SuiteContext } from '../lib/context.js';
 import { startBenchLab, type BenchLab } from '../lib/fanin-lab.js';
-import { failed, figure, type Target } from '../lib/figures.js';
+import { failed, figure, meets, type Target } from '../lib/figures.js';
 import { cpuSeconds, machineBusyPercent, machineCpu, nextMessage, runHvctl, sampleRss, sleep, spawnChild, stopChild } from '../lib/procs.js';
 import { summarise, round } from '../lib/stats.js';
 
@@ -250,7 +250,7 @@ export async function faninAt(ctx: SuiteContext, options: FaninOptions): Promise
         target: FANIN_TARGETS.keypressMs,
         use: 'p99',
         ...(stream.keys.some((ms) => !Number.isFinite(ms)) ? { invalid: 'a key press got no frame within 2 s' } : {}),
-        note: `j/k every ${options.keyEveryMs} ms while the stream runs, to the first frame with the moved selection; Ink render ${round(summarise(stream.inkRenderMs).median)} ms median per frame; slowest presses ${slowest.join(', ')} ms, GC pauses inside each in parentheses`,
+        note: `j/k every ${options.keyEveryMs} ms while the stream runs, to the first frame with the moved selection; Ink render ${round(summarise(stream.inkRenderMs).median)} ms median per frame; slowest presses ${slowest.join(', ')} ms, GC pauses inside each in parentheses; ${keys.filter((ms) => !meets(ms, FANIN_TARGETS.keypressMs)).length} of ${keys.length} presses over the target`,
         ...scale,
         family: 'keypress-frame',
       }),
