@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { type AgentClient, createAgentClient, deadline, unary } from '@hvctl/common';
-import { type ListDomainsResponse__Output, type ListResourcesResponse__Output, loadProtos } from '@hvctl/proto';
+import { type GetInfoResponse__Output, type ListDomainsResponse__Output, type ListResourcesResponse__Output, loadProtos } from '@hvctl/proto';
 import type { SuiteContext } from '../lib/context.js';
 import { failed, figure, skipped, type Target } from '../lib/figures.js';
 import { h2loadAvailable, h2loadUnary } from '../lib/h2load.js';
@@ -167,7 +167,7 @@ export async function agentSuite(ctx: SuiteContext): Promise<void> {
         }),
       );
     }
-    await listDomainsFromC(ctx, dir, agentAddress, client, pid);
+    for (const method of ['getInfo', 'listDomains'] as const) await rpcFromC(ctx, dir, agentAddress, client, pid, method);
   } catch (error) {
     ctx.report(failed('agent.suite', '', error));
   } finally {
@@ -180,24 +180,29 @@ export async function agentSuite(ctx: SuiteContext): Promise<void> {
 }
 
 /**
- * ListDomains under the same load from h2load (C, no garbage collector), answers not
- * decoded: the agent's answer time without a Node client's own pauses in it. No target (the
- * Node client's figure carries it); skipped where h2load is not installed.
+ * The same load from h2load (C, no garbage collector), answers not decoded: the agent's
+ * answer time without a Node client's own pauses in it. No target (the Node client's figures
+ * carry it); skipped where h2load is not installed.
  */
-async function listDomainsFromC(ctx: SuiteContext, dir: string, address: string, client: AgentClient, pid: number): Promise<void> {
-  const name = 'agent.listdomains.p99-h2load';
+async function rpcFromC(ctx: SuiteContext, dir: string, address: string, client: AgentClient, pid: number, method: 'getInfo' | 'listDomains'): Promise<void> {
+  const name = `agent.${method.toLowerCase()}.p99-h2load`;
   if (!h2loadAvailable()) {
     ctx.report(skipped(name, 'ms', 'h2load not installed (Debian package nghttp2-client)'));
     return;
   }
-  const answer = await unary<ListDomainsResponse__Output>('ListDomains', (cb) => client.kvm.listDomains({}, deadline(5000), cb));
-  const answerBytes = 5 + loadProtos().v1.KvmService.service.ListDomains.responseSerialize(answer).length;
+  const { v1 } = loadProtos();
+  const [label, path, answerBytes] =
+    method === 'getInfo'
+      ? ['Node.GetInfo', '/hvctl.v1.NodeService/GetInfo', v1.NodeService.service.GetInfo.responseSerialize(await unary<GetInfoResponse__Output>('GetInfo', (cb) => client.node.getInfo({}, deadline(5000), cb))).length]
+      : ['Kvm.ListDomains', '/hvctl.v1.KvmService/ListDomains', v1.KvmService.service.ListDomains.responseSerialize(await unary<ListDomainsResponse__Output>('ListDomains', (cb) => client.kvm.listDomains({}, deadline(5000), cb))).length];
+  const frameBytes = 5 + answerBytes;
   const durationMs = ctx.quick ? 2000 : 10_000;
   const cpu0 = cpuSeconds(pid);
   const at = performance.now();
-  const run = await h2loadUnary({ address, path: '/hvctl.v1.KvmService/ListDomains', rate: RPC_RATE, durationMs, warmupMs: 1000, files: join(dir, 'h2load-listDomains') });
+  const run = await h2loadUnary({ address, path, rate: RPC_RATE, durationMs, warmupMs: 1000, files: join(dir, `h2load-${method}`) });
   const agentCpu = (100 * (cpuSeconds(pid) - cpu0)) / ((performance.now() - at) / 1000);
-  const complete = run.dataBytes / (run.requests * answerBytes);
+  // GetInfo's facts (load, memory) may change the answer's length by a few bytes meanwhile.
+  const complete = run.dataBytes / (run.requests * frameBytes);
   ctx.report(
     figure({
       name,
@@ -205,9 +210,9 @@ async function listDomainsFromC(ctx: SuiteContext, dir: string, address: string,
       samples: run.latencies,
       use: 'p99',
       ...(run.succeeded < run.requests || Math.abs(complete - 1) > 0.01
-        ? { invalid: `${run.succeeded} of ${run.requests} answered 200, ${run.dataBytes} answer bytes where ${run.requests} x ${answerBytes} were expected` }
+        ? { invalid: `${run.succeeded} of ${run.requests} answered 200, ${run.dataBytes} answer bytes where ${run.requests} x ${frameBytes} were expected` }
         : {}),
-      note: `Kvm.ListDomains at ${RPC_RATE} req/s from h2load (C, one connection, up to 100 streams) for ${durationMs / 1000} s after 1 s warm-up, send to answer, answers not decoded (${answerBytes} bytes each, all received); no target; agent CPU ${round(agentCpu)}%; ${WATCHERS} watchers open`,
+      note: `${label} at ${RPC_RATE} req/s from h2load (C, one connection, up to 100 streams) for ${durationMs / 1000} s after 1 s warm-up, send to answer, answers not decoded (${frameBytes} bytes each, all received); no target; agent CPU ${round(agentCpu)}%; ${WATCHERS} watchers open`,
     }),
   );
 }
