@@ -141,11 +141,13 @@ export async function agentSuite(ctx: SuiteContext): Promise<void> {
     // ---- RPC latency at 500 req/s -----------------------------------------------------------
     // The third run keeps ListDomains' answers undecoded in the load generator: no target (the
     // figure above is the target's), it shows what the client's own decoding adds to the tail.
-    for (const [method, label, undecoded] of [
+    // The diagnostic runs without targets (undecoded, h2load) are left out of --quick, a regression check.
+    const runs = [
       ['getInfo', 'Node.GetInfo', false],
       ['listDomains', 'Kvm.ListDomains', false],
       ['listDomains', 'Kvm.ListDomains', true],
-    ] as const) {
+    ] as const;
+    for (const [method, label, undecoded] of runs.filter(([, , undecoded]) => !(ctx.quick && undecoded))) {
       const durationMs = ctx.quick ? 2000 : 10_000;
       const logFile = join(dir, `load-${method}${undecoded ? '-undecoded' : ''}.log`);
       const load = spawnChild('rpc-load', [JSON.stringify({ address: agentAddress, method, rate: RPC_RATE, durationMs, warmupMs: 1000, undecoded })], { logFile });
@@ -167,7 +169,7 @@ export async function agentSuite(ctx: SuiteContext): Promise<void> {
         }),
       );
     }
-    for (const method of ['getInfo', 'listDomains'] as const) await rpcFromC(ctx, dir, agentAddress, client, pid, method);
+    if (!ctx.quick) for (const method of ['getInfo', 'listDomains'] as const) await rpcFromC(ctx, dir, agentAddress, client, pid, method);
   } catch (error) {
     ctx.report(failed('agent.suite', '', error));
   } finally {
