@@ -12,19 +12,35 @@ export interface Alert {
   readonly message: string;
 }
 
-/** Checks a topology for down nodes and broken invariants; pure, ordered by severity. */
+type TopologyVm = Topology['vms'][number];
+
+/** True when a reachable node other than the ones the VM runs on announces its /32. */
+function announcedElsewhere(vm: TopologyVm, reachable: ReadonlySet<string>): boolean {
+  for (const node of vm.announcedFrom) if (reachable.has(node) && !vm.runningOn.includes(node)) return true;
+  return false;
+}
+
+/**
+ * Checks a topology for down nodes and broken invariants; pure, ordered by severity. It runs
+ * on every topology the console draws (4,000 VMs at 100 hypervisors, up to 10 times a
+ * second), so the healthy path allocates nothing per VM or resource.
+ */
 export function findAlerts(topology: Topology): readonly Alert[] {
   const alerts: Alert[] = [];
-  const reachable = new Set(topology.nodes.filter((node) => node.reachable).map((node) => node.name));
-  const vmByName = new Map(topology.vms.map((vm) => [vm.name, vm]));
-
+  const reachable = new Set<string>();
   for (const node of topology.nodes) {
-    if (!node.reachable) alerts.push({ level: 'bad', target: `node:${node.name}`, message: `${node.name} unreachable` });
+    if (node.reachable) {
+      reachable.add(node.name);
+      continue;
+    }
+    alerts.push({ level: 'bad', target: `node:${node.name}`, message: `${node.name} unreachable` });
   }
 
   // Invariant 1: never two Primaries, except inside a live migration that allowed it.
+  let vmByName: Map<string, TopologyVm> | undefined;
   for (const resource of topology.resources) {
     if (resource.primaries.length < 2) continue;
+    vmByName ??= new Map(topology.vms.map((vm) => [vm.name, vm]));
     const vm = vmByName.get(resource.vm);
     const allowed =
       vm?.migrating === true &&
@@ -38,8 +54,17 @@ export function findAlerts(topology: Topology): readonly Alert[] {
 
   // Invariant 4: at least one UpToDate replica (derived entries of unreachable nodes are unknown, not lost).
   for (const resource of topology.resources) {
-    const diskful = resource.replicas.filter((replica) => !replica.witness);
-    if (diskful.length > 0 && !diskful.some((replica) => replica.disk === 'UpToDate' || replica.derived)) {
+    let diskful = false;
+    let upToDateOrUnknown = false;
+    for (const replica of resource.replicas) {
+      if (replica.witness) continue;
+      diskful = true;
+      if (replica.disk === 'UpToDate' || replica.derived) {
+        upToDateOrUnknown = true;
+        break;
+      }
+    }
+    if (diskful && !upToDateOrUnknown) {
       alerts.push({ level: 'bad', target: resource.vm ? `vm:${resource.vm}` : `resource:${resource.name}`, message: `${resource.name} has no UpToDate replica` });
     }
   }
@@ -50,9 +75,8 @@ export function findAlerts(topology: Topology): readonly Alert[] {
       alerts.push({ level: 'bad', target: `vm:${vm.name}`, message: `${vm.name} running on ${vm.runningOn.join(' and ')}` });
     }
     // Invariant 3: a VM's /32 is announced only from where it runs (stale announcements of unreachable nodes excluded).
-    const liveAnnouncers = vm.announcedFrom.filter((node) => reachable.has(node));
-    const wrong = vm.runningOn.length > 0 ? liveAnnouncers.filter((node) => !vm.runningOn.includes(node)) : [];
-    if (wrong.length > 0) {
+    if (vm.runningOn.length > 0 && announcedElsewhere(vm, reachable)) {
+      const wrong = vm.announcedFrom.filter((node) => reachable.has(node) && !vm.runningOn.includes(node));
       alerts.push({ level: 'bad', target: `vm:${vm.name}`, message: `${vm.name} /32 announced from ${wrong.join(', ')} but runs on ${vm.runningOn.join(', ')}` });
     }
   }
