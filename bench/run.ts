@@ -139,8 +139,10 @@ async function main(): Promise<number> {
               hypervisors,
               statusRuns: options.quick ? 1 : largest ? 5 : 3,
               frameRuns: options.quick ? 1 : 3,
-              // Over 100 key presses (one per ~265 ms), so that their p99 is not simply the slowest.
-              streamMs: options.quick ? 4000 : 30_000,
+              // Over 100 key presses (one per ~265 ms), so that their p99 is not simply the
+              // slowest; two minutes at the largest scale, where the console's memory takes
+              // that long to reach its plateau (docs/benchmarks.md, "Console memory over 3 minutes").
+              streamMs: options.quick ? 4000 : largest ? 120_000 : 30_000,
               keyEveryMs: 250,
               fleetNice: options.fleetNice,
             });
