@@ -270,7 +270,7 @@ async function main(): Promise<void> {
   process.on('message', (message: { type?: string; durationMs?: number; keyEveryMs?: number; ms?: number; file?: string }) => {
     if (message?.type === 'stream') void stream(message.durationMs ?? 10_000, message.keyEveryMs ?? 400).catch(fail);
     if (message?.type === 'profile' && message.file) {
-      void profileFor(message.ms ?? 5000, message.file).then(() => send({ type: 'profiled', file: message.file }), fail);
+      void profileFor(message.ms ?? 5000, message.file, { heap: true }).then(() => send({ type: 'profiled', file: message.file }), fail);
     }
     if (message?.type === 'heap' && message.file) {
       const file = message.file;

@@ -1,8 +1,10 @@
 /**
  * Summarises a V8 .cpuprofile (from `node --cpu-prof`): the functions with the most self
- * time, and the most inclusive time, so a missed target can be traced to a function.
+ * time, and the most inclusive time, so a missed target can be traced to a function. Given a
+ * .heapprofile (sampled allocations, from the bench's `--profile`), the same for megabytes
+ * allocated.
  *
- *   npx tsx bench/src/tools/profile-summary.ts PROFILE.cpuprofile [--top 25] [--filter text]
+ *   npx tsx bench/src/tools/profile-summary.ts PROFILE.cpuprofile|PROFILE.heapprofile [--top 25] [--filter text]
  */
 import { readFileSync } from 'node:fs';
 
@@ -20,10 +22,11 @@ interface Profile {
   endTime: number;
 }
 
+/** One function's cost: ms of CPU for a .cpuprofile, MB allocated for a .heapprofile. */
 export interface ProfileLine {
   readonly name: string;
-  readonly selfMs: number;
-  readonly totalMs: number;
+  readonly self: number;
+  readonly total: number;
 }
 
 const shortUrl = (url: string): string =>
@@ -63,8 +66,36 @@ export function summariseProfile(profile: Profile): { lines: ProfileLine[]; tota
       total.set(name, (total.get(name) ?? 0) + us);
     }
   }
-  const lines = [...total.entries()].map(([name, us]) => ({ name, selfMs: (self.get(name) ?? 0) / 1000, totalMs: us / 1000 }));
+  const lines = [...total.entries()].map(([name, us]) => ({ name, self: (self.get(name) ?? 0) / 1000, total: us / 1000 }));
   return { lines, totalMs: allUs / 1000, idleMs: idleUs / 1000 };
+}
+
+interface HeapProfileNode {
+  callFrame: ProfileNode['callFrame'];
+  selfSize: number;
+  children: HeapProfileNode[];
+}
+
+/** Bytes allocated per function (name + file:line), self and inclusive, in MB (a .heapprofile's sampled tree). */
+export function summariseHeapProfile(head: HeapProfileNode): { lines: ProfileLine[]; totalMB: number } {
+  const key = (node: HeapProfileNode): string =>
+    `${node.callFrame.functionName || '(anonymous)'} ${shortUrl(node.callFrame.url)}${node.callFrame.url ? `:${node.callFrame.lineNumber + 1}` : ''}`;
+  const self = new Map<string, number>();
+  const total = new Map<string, number>();
+  let all = 0;
+  // Inclusive: a node's subtree counted once per function on its stack (recursion counted once).
+  const walk = (node: HeapProfileNode, stack: ReadonlySet<string>): number => {
+    const name = key(node);
+    self.set(name, (self.get(name) ?? 0) + node.selfSize);
+    all += node.selfSize;
+    const inner = new Set(stack).add(name);
+    const subtree = node.selfSize + node.children.reduce((sum, child) => sum + walk(child, inner), 0);
+    if (!stack.has(name)) total.set(name, (total.get(name) ?? 0) + subtree);
+    return subtree;
+  };
+  walk(head, new Set());
+  const lines = [...total.entries()].map(([name, bytes]) => ({ name, self: (self.get(name) ?? 0) / 1e6, total: bytes / 1e6 }));
+  return { lines, totalMB: all / 1e6 };
 }
 
 function main(): void {
@@ -78,14 +109,25 @@ function main(): void {
   const top = topIndex >= 0 ? Number(args[topIndex + 1]) : 25;
   const filterIndex = args.indexOf('--filter');
   const filter = filterIndex >= 0 ? (args[filterIndex + 1] ?? '') : '';
-  const { lines, totalMs, idleMs } = summariseProfile(JSON.parse(readFileSync(file, 'utf8')) as Profile);
   const pick = (list: ProfileLine[]): ProfileLine[] => list.filter((line) => !filter || line.name.includes(filter)).slice(0, top);
-  const fmt = (line: ProfileLine): string => `${line.selfMs.toFixed(0).padStart(7)} ${line.totalMs.toFixed(0).padStart(7)}  ${line.name}`;
-  process.stdout.write(`profile ${file}: ${totalMs.toFixed(0)} ms sampled, ${idleMs.toFixed(0)} ms idle (${((100 * (totalMs - idleMs)) / totalMs).toFixed(1)}% busy)\n`);
-  process.stdout.write(`\n   self   total  (top by self time, ms)\n`);
-  for (const line of pick([...lines].sort((a, b) => b.selfMs - a.selfMs))) process.stdout.write(`${fmt(line)}\n`);
-  process.stdout.write(`\n   self   total  (top by inclusive time, ms)\n`);
-  for (const line of pick([...lines].sort((a, b) => b.totalMs - a.totalMs))) process.stdout.write(`${fmt(line)}\n`);
+  const fmt = (line: ProfileLine): string => `${line.self.toFixed(0).padStart(7)} ${line.total.toFixed(0).padStart(7)}  ${line.name}`;
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as Profile | { head: HeapProfileNode };
+  let unit = 'ms';
+  let lines: ProfileLine[];
+  if ('head' in parsed) {
+    const heap = summariseHeapProfile(parsed.head);
+    lines = heap.lines;
+    unit = 'MB allocated';
+    process.stdout.write(`heap profile ${file}: ${heap.totalMB.toFixed(0)} MB allocated (sampled)\n`);
+  } else {
+    const cpu = summariseProfile(parsed);
+    lines = cpu.lines;
+    process.stdout.write(`profile ${file}: ${cpu.totalMs.toFixed(0)} ms sampled, ${cpu.idleMs.toFixed(0)} ms idle (${((100 * (cpu.totalMs - cpu.idleMs)) / cpu.totalMs).toFixed(1)}% busy)\n`);
+  }
+  process.stdout.write(`\n   self   total  (top by self, ${unit})\n`);
+  for (const line of pick([...lines].sort((a, b) => b.self - a.self))) process.stdout.write(`${fmt(line)}\n`);
+  process.stdout.write(`\n   self   total  (top by inclusive, ${unit})\n`);
+  for (const line of pick([...lines].sort((a, b) => b.total - a.total))) process.stdout.write(`${fmt(line)}\n`);
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop() ?? '')) main();
