@@ -21,8 +21,9 @@ export function h2loadAvailable(): boolean {
 /**
  * Open-loop load from h2load, a C HTTP/2 client with no garbage collector: `rate` requests
  * per second on one connection (up to 100 streams in flight), the request an empty gRPC
- * message (five zero bytes) with a 5 s deadline like the Node load generator's. h2load checks the HTTP status only, not grpc-status; callers
- * compare `dataBytes` with what complete answers make.
+ * message (five zero bytes) with a 5 s deadline like the Node load generator's. h2load
+ * checks the HTTP status only, not grpc-status; callers compare `dataBytes` with what
+ * complete answers make.
  */
 export async function h2loadUnary(options: {
   readonly address: string;

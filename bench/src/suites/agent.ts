@@ -184,7 +184,7 @@ export async function agentSuite(ctx: SuiteContext): Promise<void> {
 /**
  * The same load from h2load (C, no garbage collector), answers not decoded: the agent's
  * answer time without a Node client's own pauses in it. No target (the Node client's figures
- * carry it); skipped where h2load is not installed.
+ * carry it); full runs only; skipped where h2load is not installed.
  */
 async function rpcFromC(ctx: SuiteContext, dir: string, address: string, client: AgentClient, pid: number, method: 'getInfo' | 'listDomains'): Promise<void> {
   const name = `agent.${method.toLowerCase()}.p99-h2load`;
@@ -198,7 +198,7 @@ async function rpcFromC(ctx: SuiteContext, dir: string, address: string, client:
       ? ['Node.GetInfo', '/hvctl.v1.NodeService/GetInfo', v1.NodeService.service.GetInfo.responseSerialize(await unary<GetInfoResponse__Output>('GetInfo', (cb) => client.node.getInfo({}, deadline(5000), cb))).length]
       : ['Kvm.ListDomains', '/hvctl.v1.KvmService/ListDomains', v1.KvmService.service.ListDomains.responseSerialize(await unary<ListDomainsResponse__Output>('ListDomains', (cb) => client.kvm.listDomains({}, deadline(5000), cb))).length];
   const frameBytes = 5 + answerBytes;
-  const durationMs = ctx.quick ? 2000 : 10_000;
+  const durationMs = 10_000;
   const cpu0 = cpuSeconds(pid);
   const at = performance.now();
   const run = await h2loadUnary({ address, path, rate: RPC_RATE, durationMs, warmupMs: 1000, files: join(dir, `h2load-${method}`) });
