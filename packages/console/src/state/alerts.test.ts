@@ -15,6 +15,17 @@ describe('findAlerts', () => {
     expect(alertsOf(undefined, ['spb-2'])).toEqual([{ level: 'bad', target: 'node:spb-2', message: 'spb-2 unreachable' }]);
   });
 
+  it('only warns about a node still connecting, after the bad alerts', () => {
+    // Given msk-1 has not answered yet and spb-2 is known to be down
+    const topology = buildTopology(fakeClusterSnapshot(fakeLabStates(3, NOW), ['msk-1', 'spb-2']), NOW);
+
+    // Then msk-1 is a warning and spb-2 stays bad
+    expect(findAlerts(topology, new Set(['msk-1']))).toEqual([
+      { level: 'bad', target: 'node:spb-2', message: 'spb-2 unreachable' },
+      { level: 'warn', target: 'node:msk-1', message: 'msk-1 connecting' },
+    ]);
+  });
+
   it('reports a resource with two Primaries outside a migration as bad', () => {
     // Given spb-1 also promoted vm-msk-1-1's resource
     const states = fakeLabStates(3, NOW);

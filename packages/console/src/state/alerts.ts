@@ -14,6 +14,8 @@ export interface Alert {
 
 type TopologyVm = Topology['vms'][number];
 
+const NO_NODES: ReadonlySet<string> = new Set();
+
 /** True when a reachable node other than the ones the VM runs on announces its /32. */
 function announcedElsewhere(vm: TopologyVm, reachable: ReadonlySet<string>): boolean {
   for (const node of vm.announcedFrom) if (reachable.has(node) && !vm.runningOn.includes(node)) return true;
@@ -23,9 +25,11 @@ function announcedElsewhere(vm: TopologyVm, reachable: ReadonlySet<string>): boo
 /**
  * Checks a topology for down nodes and broken invariants; pure, ordered by severity. It runs
  * on every topology the console draws (4,000 VMs at 100 hypervisors, up to 10 times a
- * second), so the healthy path allocates nothing per VM or resource.
+ * second), so the healthy path allocates nothing per VM or resource. A node in `connecting`
+ * (no answer and no failure yet since the console started) is a warning, not a down node:
+ * the console must not cry "unreachable" in the second it takes to connect.
  */
-export function findAlerts(topology: Topology): readonly Alert[] {
+export function findAlerts(topology: Topology, connecting: ReadonlySet<string> = NO_NODES): readonly Alert[] {
   const alerts: Alert[] = [];
   const reachable = new Set<string>();
   for (const node of topology.nodes) {
@@ -33,7 +37,8 @@ export function findAlerts(topology: Topology): readonly Alert[] {
       reachable.add(node.name);
       continue;
     }
-    alerts.push({ level: 'bad', target: `node:${node.name}`, message: `${node.name} unreachable` });
+    if (connecting.has(node.name)) alerts.push({ level: 'warn', target: `node:${node.name}`, message: `${node.name} connecting` });
+    else alerts.push({ level: 'bad', target: `node:${node.name}`, message: `${node.name} unreachable` });
   }
 
   // Invariant 1: never two Primaries, except inside a live migration that allowed it.

@@ -50,6 +50,18 @@ describe('buildRowModel', () => {
     expect(model.alerts.map((alert) => alert.message)).toContain('spb-1 unreachable');
   });
 
+  it('counts nodes the console is still connecting to apart from down nodes', () => {
+    // Given the console just started: msk-1 and msk-2 have neither answered nor failed yet, spb-2 failed
+    const started = fakeClusterSnapshot(fakeLabStates(3, NOW), ['spb-2']);
+    const snapshot = { ...started, nodes: started.nodes.map((node) => (node.site === 'msk' ? { ...node, reachable: false, state: undefined, settled: false } : node)) };
+    const model = buildRowModel(snapshot, NOW);
+
+    // Then the msk site is connecting, not down; the spb site has one node down
+    expect(model.rows[model.indexOf('site:msk')]).toMatchObject({ nodes: 2, nodesDown: 0, nodesConnecting: 2 });
+    expect(model.rows[model.indexOf('site:spb')]).toMatchObject({ nodes: 2, nodesDown: 1, nodesConnecting: 0 });
+    expect(model.alerts.map((alert) => `${alert.level} ${alert.message}`)).toEqual(['bad spb-2 unreachable', 'warn msk-1 connecting', 'warn msk-2 connecting']);
+  });
+
   it('is memoized on the snapshot version', () => {
     // Given a memo and one snapshot
     const memo = createRowModelMemo(() => NOW);

@@ -22,7 +22,10 @@ export interface SiteRow {
   readonly name: string;
   readonly siteKind: SiteKind;
   readonly nodes: number;
+  /** Nodes that stopped answering or could not be reached (not the ones still connecting). */
   readonly nodesDown: number;
+  /** Nodes that have neither answered nor failed since the console started. */
+  readonly nodesConnecting: number;
   readonly vms: number;
 }
 
@@ -89,6 +92,15 @@ export const siteId = (name: string): string => `site:${name}`;
 export const nodeId = (name: string): string => `node:${name}`;
 export const vmId = (name: string): string => `vm:${name}`;
 
+/** True while a node has neither answered nor failed since the console started: not yet known to be down. */
+export const isConnecting = (connection: NodeConnection): boolean => !connection.settled && !connection.reachable;
+
+function connectingNodes(snapshot: ClusterSnapshot): ReadonlySet<string> | undefined {
+  let names: Set<string> | undefined;
+  for (const connection of snapshot.nodes) if (isConnecting(connection)) (names ??= new Set()).add(connection.name);
+  return names;
+}
+
 const lastKnown = (connection: NodeConnection, vm: TopologyVm): VmState => {
   const domain = connection.state?.domains.get(vm.name);
   return domain ? vmState(domain) : vm.state;
@@ -132,7 +144,8 @@ export function createRowModelBuilder(): (snapshot: ClusterSnapshot, nowMs: numb
     const topology = topologyOf(snapshot, nowMs);
     // Alerts are checked on every build (any part of the topology may raise one); the per-VM
     // levels keep their identity while they are the same, so the VM rows can be reused.
-    const alerts = findAlerts(topology);
+    const connecting = connectingNodes(snapshot);
+    const alerts = findAlerts(topology, connecting);
     const levels = new Map<string, Alert['level']>();
     for (const alert of alerts) {
       if (alert.target.startsWith('vm:') && levels.get(alert.target) !== 'bad') levels.set(alert.target, alert.level);
@@ -235,7 +248,8 @@ export function createRowModelBuilder(): (snapshot: ClusterSnapshot, nowMs: numb
         name: site.name,
         siteKind: site.kind,
         nodes: siteNodes.length,
-        nodesDown: siteNodes.filter((node) => !node.reachable).length,
+        nodesDown: siteNodes.filter((node) => !node.reachable && !connecting?.has(node.name)).length,
+        nodesConnecting: siteNodes.filter((node) => connecting?.has(node.name) === true).length,
         vms: siteNodes.reduce((sum, node) => sum + (vmsByNode.get(node.name)?.length ?? 0), 0),
       });
       for (const node of siteNodes) {

@@ -153,7 +153,9 @@ function siteLine(row: SiteRow, width: number): Line {
     { priority: 2, segment: seg(`  ${row.nodes} node${row.nodes === 1 ? '' : 's'}`, 'muted') },
     { priority: 3, segment: seg(row.siteKind === 'backup' && row.vms === 0 ? '' : `, ${row.vms} VMs`, 'muted') },
   ];
-  const down = row.nodesDown === 0 ? [] : [seg(row.nodesDown === row.nodes ? '  SITE DOWN' : `  ${row.nodesDown} down`, 'bad', true)];
+  const down: Segment[] = [];
+  if (row.nodesDown > 0) down.push(seg(row.nodesDown === row.nodes ? '  SITE DOWN' : `  ${row.nodesDown} down`, 'bad', true));
+  if (row.nodesConnecting > 0) down.push(seg(`  ${row.nodesConnecting} connecting`, 'warn'));
   const used = GUTTER + [...fixed, ...down].reduce((sum, segment) => sum + [...segment.text].length, 0);
   return { segments: [...fixed, ...fitOptional(optional, width - used), ...down] };
 }
