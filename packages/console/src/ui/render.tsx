@@ -1,6 +1,7 @@
 import type { Role } from '@hvctl/common';
 import { render, type Instance, type RenderOptions } from 'ink';
 import { App } from './App.js';
+import { limitHeapGrowth } from './heap-growth.js';
 import type { ClusterSource } from './hooks/useClusterSnapshot.js';
 import type { Command } from './key/commands.js';
 
@@ -31,6 +32,8 @@ const MAX_FPS = 100;
  * exit()); await `instance.waitUntilExit()`. Needs an interactive stdin (raw mode).
  */
 export function renderConsole(source: ClusterSource, options: ConsoleOptions = {}): Instance {
+  // A console runs for days while the cluster streams; keep V8's heap near what it holds.
+  limitHeapGrowth();
   return render(
     <App
       source={source}
