@@ -11,6 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createAgentClient, deadline, loadClusterFile, unary } from '@hvctl/common';
+import { sendAndExit } from './exit.js';
 
 interface DriverConfig {
   readonly clusterPath: string;
@@ -94,11 +95,9 @@ async function main(): Promise<void> {
       .map((target) => unary('Uncordon', (cb) => target.client.node.uncordon({ requestId: `bench-${run}-reset-${target.name}` }, deadline(5000), cb)).catch(() => undefined)),
   );
   for (const { client } of targets) client.close();
-  send({ type: 'done', sent, errors, lastError, skippedBusy, rpcMs, achievedRate: (sent * 1000) / elapsedMs });
-  setTimeout(() => process.exit(0), 50);
+  sendAndExit({ type: 'done', sent, errors, lastError, skippedBusy, rpcMs, achievedRate: (sent * 1000) / elapsedMs }, 0);
 }
 
 main().catch((error: unknown) => {
-  send({ type: 'error', error: (error as Error).stack ?? String(error) });
-  setTimeout(() => process.exit(1), 100);
+  sendAndExit({ type: 'error', error: (error as Error).stack ?? String(error) }, 1);
 });

@@ -22,6 +22,7 @@ import { stripVTControlCharacters } from 'node:util';
 import type { ClientReadableStream } from '@grpc/grpc-js';
 import type { WatchResponse__Output } from '@hvctl/proto';
 import { profileFor } from '../lib/inspector-profile.js';
+import { sendAndExit } from './exit.js';
 
 interface ProbeConfig {
   readonly clusterPath: string;
@@ -38,10 +39,7 @@ const config = JSON.parse(process.argv[2] ?? '{}') as ProbeConfig;
 const send = (message: object): void => {
   process.send?.(message);
 };
-const fail = (error: unknown): void => {
-  send({ type: 'error', error: (error as Error).stack ?? String(error) });
-  setTimeout(() => process.exit(1), 100);
-};
+const fail = (error: unknown): void => sendAndExit({ type: 'error', error: (error as Error).stack ?? String(error) }, 1);
 
 class FakeStdout extends EventEmitter {
   readonly isTTY = true;

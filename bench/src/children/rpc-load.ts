@@ -13,6 +13,7 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { createAgentClient, deadline, unary } from '@hvctl/common';
+import { sendAndExit } from './exit.js';
 
 interface LoadConfig {
   readonly address: string;
@@ -84,11 +85,9 @@ async function main(): Promise<void> {
   gc.disconnect();
   client.close();
   raw?.close();
-  process.send?.({ type: 'done', latencies, errors, lastError, achievedRate: (sent * 1000) / elapsedMs, gcPauseMs, gcPausesOver2Ms });
-  setTimeout(() => process.exit(0), 50);
+  sendAndExit({ type: 'done', latencies, errors, lastError, achievedRate: (sent * 1000) / elapsedMs, gcPauseMs, gcPausesOver2Ms }, 0);
 }
 
 main().catch((error: unknown) => {
-  process.send?.({ type: 'error', error: (error as Error).stack ?? String(error) });
-  setTimeout(() => process.exit(1), 100);
+  sendAndExit({ type: 'error', error: (error as Error).stack ?? String(error) }, 1);
 });

@@ -6,6 +6,7 @@
  */
 import { applyChange, createAgentClient, viewFromSnapshot, type NodeStateView } from '@hvctl/common';
 import type { WatchResponse__Output } from '@hvctl/proto';
+import { sendAndExit } from './exit.js';
 
 const [address, countText] = process.argv.slice(2);
 const count = Number(countText ?? 3);
@@ -31,9 +32,8 @@ for (const client of clients) {
 }
 process.on('message', (message: { type?: string }) => {
   if (message?.type === 'stop') {
-    process.send?.({ type: 'stopped', messages });
     for (const client of clients) client.close();
-    setTimeout(() => process.exit(0), 50);
+    sendAndExit({ type: 'stopped', messages }, 0);
   }
 });
 process.on('disconnect', () => process.exit(0));
