@@ -74,6 +74,7 @@ describe('metrics endpoint', () => {
     expect(families.find((family) => family.name === 'hvctl_rpc_requests_total')?.type).toBe('COUNTER');
     expect(value(families, 'hvctl_rpc_requests_total', { node: 'msk-1', method: '/hvctl.v1.NodeService/GetInfo', code: 'OK' })).toBeGreaterThanOrEqual(2);
     expect(families.some((family) => family.name === 'process_cpu_user_seconds_total')).toBe(true);
+    expect(families.some((family) => family.name === 'nodejs_eventloop_lag_p99_seconds')).toBe(true);
 
     // And the VM is defined but not running on its peer
     const spb = parsePrometheusTextFormat((await scrape('spb-1')).text);

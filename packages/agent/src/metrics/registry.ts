@@ -21,6 +21,13 @@ export interface AgentMetrics {
   countRpc(method: string, code: string): void;
 }
 
+/**
+ * Resolution of the event-loop lag histogram (`nodejs_eventloop_lag_*`), in ms. Its timer
+ * fires this often for the agent's whole life; at prom-client's default of 10 ms it was the
+ * idle agent's most frequent wake-up (100 a second, of ~120; docs/benchmarks.md).
+ */
+export const EVENT_LOOP_LAG_RESOLUTION_MS = 100;
+
 const ROLES = ['Primary', 'Secondary'] as const;
 const VM_STATES = ['running', 'paused', 'shutdown', 'shut off', 'crashed'] as const;
 
@@ -117,7 +124,7 @@ export function createAgentMetrics(source: MetricsSource): AgentMetrics {
     labelNames: ['node', 'method', 'code'],
     registers: [registry],
   });
-  if (source.processMetrics !== false) collectDefaultMetrics({ register: registry });
+  if (source.processMetrics !== false) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_LAG_RESOLUTION_MS });
 
   return {
     registry,
