@@ -6,7 +6,7 @@ import { setFlagsFromString } from 'node:v8';
  * allocates; the console allocates fast while thousands of VMs stream (row models, Ink's
  * frames), so it settled near 4: at 100 hypervisors a ~95 MB live heap sat in a 320-350 MB
  * heap, 390-450 MB resident. At 50 % the same stream peaks at ~240 MB resident
- * (docs/benchmarks.md, "Console memory"). This is no cap: the heap still grows as far as the
+ * (docs/benchmarks.md, "Fourth pass"). This is no cap: the heap still grows as far as the
  * live data needs; full collections only come sooner.
  */
 export const HEAP_GROWING_PERCENT = 50;
