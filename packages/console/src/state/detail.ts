@@ -1,7 +1,7 @@
 import type { NodeConnection, TopologyReplica, TopologyResource, TopologyVm } from '@hvctl/common';
 import type { Domain__Output, Resource__Output } from '@hvctl/proto';
 import { fit, formatAge, formatBytes, formatDuration, replicationSummary, seg, type Line, type Segment, type Tone } from './format.js';
-import { isConnecting, type NodeRow, type Row, type RowModel, type SiteRow, type VmRow } from './rows.js';
+import { type NodeRow, type Row, type RowModel, type SiteRow, type VmRow } from './rows.js';
 
 const LABEL = 13;
 
@@ -300,10 +300,9 @@ function siteDetail(model: RowModel, row: SiteRow): Line[] {
       seg(row.nodesConnecting ? `  ${row.nodesConnecting} connecting` : '', 'warn'),
     ),
   );
-  const connecting = new Set(model.snapshot.nodes.filter(isConnecting).map((connection) => connection.name));
   const siteNodes = model.topology.nodes.filter((entry) => entry.site === row.name);
   for (const node of siteNodes) {
-    const status = node.reachable ? seg('up', 'ok') : connecting.has(node.name) ? seg('connecting', 'warn') : seg('UNREACHABLE', 'bad', true);
+    const status = node.reachable ? seg('up', 'ok') : model.connecting.has(node.name) ? seg('connecting', 'warn') : seg('UNREACHABLE', 'bad', true);
     lines.push(text(seg(`  ${fit(node.name, model.widths.node)} `), status));
   }
   lines.push(field('VMs', seg(String(row.vms))));

@@ -82,6 +82,8 @@ export interface RowModel {
   /** The topology tree flattened: site, its nodes, each node's VMs. */
   readonly rows: readonly Row[];
   readonly alerts: readonly Alert[];
+  /** Nodes that have neither answered nor failed since the console started: not known to be down. */
+  readonly connecting: ReadonlySet<string>;
   readonly events: readonly EventLine[];
   readonly widths: ColumnWidths;
   /** Index of a row id, -1 when absent. */
@@ -92,13 +94,13 @@ export const siteId = (name: string): string => `site:${name}`;
 export const nodeId = (name: string): string => `node:${name}`;
 export const vmId = (name: string): string => `vm:${name}`;
 
-/** True while a node has neither answered nor failed since the console started: not yet known to be down. */
-export const isConnecting = (connection: NodeConnection): boolean => !connection.settled && !connection.reachable;
+const NO_NODES: ReadonlySet<string> = new Set();
 
-function connectingNodes(snapshot: ClusterSnapshot): ReadonlySet<string> | undefined {
+/** The nodes that have neither answered nor failed since the console started. */
+function connectingNodes(snapshot: ClusterSnapshot): ReadonlySet<string> {
   let names: Set<string> | undefined;
-  for (const connection of snapshot.nodes) if (isConnecting(connection)) (names ??= new Set()).add(connection.name);
-  return names;
+  for (const connection of snapshot.nodes) if (!connection.settled && !connection.reachable) (names ??= new Set()).add(connection.name);
+  return names ?? NO_NODES;
 }
 
 const lastKnown = (connection: NodeConnection, vm: TopologyVm): VmState => {
@@ -248,8 +250,8 @@ export function createRowModelBuilder(): (snapshot: ClusterSnapshot, nowMs: numb
         name: site.name,
         siteKind: site.kind,
         nodes: siteNodes.length,
-        nodesDown: siteNodes.filter((node) => !node.reachable && !connecting?.has(node.name)).length,
-        nodesConnecting: siteNodes.filter((node) => connecting?.has(node.name) === true).length,
+        nodesDown: siteNodes.filter((node) => !node.reachable && !connecting.has(node.name)).length,
+        nodesConnecting: siteNodes.filter((node) => connecting.has(node.name)).length,
         vms: siteNodes.reduce((sum, node) => sum + (vmsByNode.get(node.name)?.length ?? 0), 0),
       });
       for (const node of siteNodes) {
@@ -295,6 +297,7 @@ export function createRowModelBuilder(): (snapshot: ClusterSnapshot, nowMs: numb
       topology,
       rows,
       alerts,
+      connecting,
       events: mergeEventLog(snapshot),
       widths: {
         node: cap(widestNode, 4, 20),

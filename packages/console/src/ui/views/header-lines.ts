@@ -1,5 +1,5 @@
 import { seg, type Line, type Segment } from '../../state/format.js';
-import { isConnecting, type RowModel } from '../../state/rows.js';
+import type { RowModel } from '../../state/rows.js';
 
 /** True when the header's red marker is lit: a node is down or an invariant looks broken. */
 export const alarmed = (model: RowModel): boolean => model.alerts.some((alert) => alert.level === 'bad');
@@ -18,7 +18,7 @@ export function headerLines(model: RowModel, title: string | undefined, width: n
   else if (model.alerts.length > 0) first.push(seg(' WARN ', 'warn', true));
   first.push(seg(' nodes '), seg(`${health.nodesUp} up`, 'ok'));
   // A node still connecting since the console started is not counted as down.
-  const connecting = model.snapshot.nodes.filter(isConnecting).length;
+  const connecting = model.connecting.size;
   const down = health.nodesDown - connecting;
   first.push(seg(wide ? ', ' : ' '), seg(`${down} down`, down > 0 ? 'bad' : 'muted', down > 0));
   if (connecting > 0) first.push(seg(wide ? ', ' : ' '), seg(`${connecting} connecting`, 'warn'));
