@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import type { PeerConnection__Output, Resource__Output } from '@hvctl/proto';
-import { splitBrain } from './failback.js';
 import { failoverKind, formatBytes, notCutOff, rpoLines, rtoLines, type FailoverData, type FailoverVm } from './failover.js';
 
 const peer = (node: string, connectionState: string, extra: Partial<PeerConnection__Output> = {}): PeerConnection__Output => ({
@@ -91,17 +90,6 @@ describe('telling a lost node from a working one', () => {
     expect(notCutOff('msk-1', [resource('vm-x', 'Primary', true, [peer('msk-2', 'Connected')])], ['msk-1', 'msk-2'])).toBe(
       'msk-1 answers and holds no replicated resource whose loss the cluster could see',
     );
-  });
-
-  it('sees a split brain when both sides are Primary, refused each other, or both wrote while apart', () => {
-    const secondary = resource('vm-a', 'Secondary', true, [peer('msk-1', 'Connecting')]);
-    const primary = resource('vm-a', 'Primary', true, [peer('spb-1', 'Connecting', { outOfSyncBytes: 100 })]);
-    expect(splitBrain('spb-1', secondary, 'msk-1', primary)).toBeUndefined();
-    expect(splitBrain('spb-1', { ...secondary, role: 'Primary' }, 'msk-1', primary)).toBe('vm-a is Primary on both spb-1 and msk-1');
-    const standAlone = (r: Resource__Output, node: string) => ({ ...r, peers: [peer(node, 'StandAlone')] });
-    expect(splitBrain('spb-1', standAlone(secondary, 'msk-1'), 'msk-1', standAlone(primary, 'spb-1'))).toMatch(/StandAlone on both/);
-    const wroteToo = resource('vm-a', 'Secondary', true, [peer('msk-1', 'Connecting', { outOfSyncBytes: 7 })]);
-    expect(splitBrain('spb-1', wroteToo, 'msk-1', primary)).toBe('vm-a: both spb-1 and msk-1 wrote while apart (split brain on reconnect)');
   });
 });
 
