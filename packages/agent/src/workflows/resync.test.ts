@@ -102,6 +102,9 @@ describe('assessWait', () => {
     expect(stalled).toEqual({ kind: 'failed', message: "web-1 on msk-1 made no resync progress for 54 s (SyncTarget 42%; bound 54 s from DRBD's estimate of 12 s)" });
     // Progress moves the bound along
     expect(assessWait('msk-1', 'spb-1', syncing(43, 11), undefined, m, T0 + bound + 2).kind).toBe('waiting');
+    // A paused resync (DRBD gives no estimate) is shown as such and gets the stall bound
+    const paused = resource('Secondary', [peer('spb-1', 'Connected', { replicationState: 'PausedSyncT', syncPercent: 30 }), witness], { diskState: 'Inconsistent' });
+    expect(assessWait('msk-1', 'spb-1', paused, undefined, memo(), T0 + STALL_MS)).toEqual({ kind: 'waiting', percent: 30, detail: 'web-1: PausedSyncT 30%' });
     // Without an estimate, the stall bound applies
     const idle = resource('Secondary', [peer('spb-1', 'Connected', { peerDiskState: 'Outdated' }), witness]);
     expect(assessWait('msk-1', 'spb-1', idle, undefined, memo(), T0 + STALL_MS).kind).toBe('waiting');

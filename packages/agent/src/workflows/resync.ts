@@ -94,6 +94,9 @@ export function diskAdvice(node: string, resource: string): string[] {
   return [`replace the failed backing disk of ${resource} on ${node}, then on ${node}: \`drbdadm create-md ${resource}; drbdadm attach ${resource}\` (a full resync from the peer follows)`];
 }
 
+/** A resync runs or is paused (SyncSource, SyncTarget, PausedSyncS, PausedSyncT): its percent is meaningful. */
+const isSyncing = (link: PeerConnection__Output): boolean => /^(Paused)?Sync[ST]/.test(link.replicationState);
+
 function inSync(mine: Resource__Output, link: PeerConnection__Output): boolean {
   return mine.diskState === 'UpToDate' && link.connectionState === 'Connected' && link.replicationState === 'Established' && link.peerDiskState === 'UpToDate';
 }
@@ -119,7 +122,7 @@ export function classifyReplica(node: string, mine: Resource__Output, peer: Peer
   if (split) return { ...base, class: 'split-brain', reason: split, fix: victimAdvice([mine.name]) };
   if (link.connectionState === 'Connected') {
     if (inSync(mine, link)) return { ...base, class: 'in-sync', reason: `${mine.name}: UpToDate on ${node} and ${link.node}` };
-    const syncing = link.replicationState.startsWith('Sync');
+    const syncing = isSyncing(link);
     return {
       ...base,
       class: 'resync',
@@ -196,7 +199,7 @@ export function assessWait(node: string, peerName: string, state: Resource__Outp
     }
     return { kind: 'waiting', percent: 0, detail: `${name}: ${link.connectionState} to ${link.node} since ${shown}` };
   }
-  const syncing = link.replicationState.startsWith('Sync');
+  const syncing = isSyncing(link);
   if (syncing && link.syncPercent > memo.lastPercent) {
     memo.lastPercent = link.syncPercent;
     memo.lastProgressMs = nowMs;
