@@ -223,22 +223,25 @@ export function assessWait(node: string, peerName: string, state: Resource__Outp
  * the bound: it never waits for what cannot happen.
  */
 export function resyncStep(id: string, node: string, entry: ResyncEntry, phase: string): Step {
-  const { resource, peer } = entry;
+  const { resource } = entry;
+  const shown = entry.peer || 'its peer';
   return {
     id,
-    title: `wait until ${resource} on ${node} is UpToDate and connected to ${peer}`,
+    title: `wait until ${resource} on ${node} is UpToDate and connected to ${shown}`,
     node,
     phase,
-    preconditions: [`${node} and ${peer} reachable`, `no split brain between them`, `${resource} has its local disk on ${node}`],
+    preconditions: [`${node} and ${shown} reachable`, `no split brain between them`, `${resource} has its local disk on ${node}`],
     command: `drbdadm connect ${resource}  # only if StandAlone; then drbdadm status ${resource} until UpToDate`,
-    verify: `${resource} Connected/Established and UpToDate on ${node} and ${peer}; gives up when ${peer} is gone or no progress for 2 x DRBD's estimate + ${seconds(RESYNC_MARGIN_MS)}`,
+    verify: `${resource} Connected/Established and UpToDate on ${node} and ${shown}; gives up when ${shown} is gone or no progress for 2 x DRBD's estimate + ${seconds(RESYNC_MARGIN_MS)}`,
     run: async (ctx) => {
       const { cluster } = ctx;
+      const current = await cluster.resource(node, resource);
+      // A plan journaled before resources were classified named no peer: the node's DRBD does.
+      const peer = entry.peer || diskLink(current)?.node || '';
       const peerView = async (): Promise<PeerView> => {
         const theirs = await cluster.resource(peer, resource).catch(() => undefined);
         return theirs ? { reachable: true, theirs } : { reachable: await cluster.reachable(peer) };
       };
-      const current = await cluster.resource(node, resource);
       const link = current.peers.find((candidate) => candidate.node === peer);
       if (link?.connectionState === 'StandAlone' && !diskFailed(current)) {
         const view = await peerView();

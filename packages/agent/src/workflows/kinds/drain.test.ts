@@ -115,6 +115,13 @@ describe('undrain program', () => {
     });
   });
 
+  it('resumes an undrain journaled before resources were classified: each named resource is waited for', () => {
+    const legacy = { node: 'msk-1', resources: ['db-1'], returns: [], bgp: [], drainId: '' } as unknown as UndrainData;
+    const steps = flattenSteps(undrainProgram(legacy));
+    expect(steps.map((step) => step.id)).toEqual(['health', 'resync:db-1', 'uncordon', 'maintenance-off', 'verify']);
+    expect(steps[1]?.title).toBe('wait until db-1 on msk-1 is UpToDate and connected to its peer');
+  });
+
   it('keeps the BGP announcement where it was before the drain', () => {
     const steps = flattenSteps(undrainProgram({ ...UNDRAIN, returns: [], bgp: [{ prefix: '203.0.113.0/24', from: 'msk-2', withdraw: false }] }));
     expect(steps.map((step) => step.id)).toEqual(['health', 'reconnect:git-1', 'resync:db-1', 'resync:web-1', 'uncordon', 'maintenance-off', 'bgp-announce:203.0.113.0-24', 'verify']);

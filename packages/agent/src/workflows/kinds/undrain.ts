@@ -160,20 +160,32 @@ function verifyUndrainStep(data: UndrainData): Step {
         if (isRunning(await cluster.domain(move.from, move.vm))) problems.push(`${move.vm} still runs on ${move.from}`);
       }
       if (problems.length) throw failedPrecondition(`undrain verification failed: ${problems.join('; ')}`);
-      const degraded = data.resync.filter((entry) => !isWaited(entry)).map((entry) => entry.resource);
-      return `in service${returns.length ? `; ${returns.map((move) => move.vm).join(', ')} back on ${node}` : ''}${degraded.length ? `; degraded: ${degraded.join(', ')}` : ''}`;
+      const left = degraded(data).map((entry) => entry.resource);
+      return `in service${returns.length ? `; ${returns.map((move) => move.vm).join(', ')} back on ${node}` : ''}${left.length ? `; degraded: ${left.join(', ')}` : ''}`;
     },
   };
 }
 
 const isWaited = (entry: ResyncEntry): boolean => entry.class === 'in-sync' || entry.class === 'resync';
-const waited = (data: UndrainData): ResyncEntry[] => data.resync.filter(isWaited);
+
+/**
+ * The classified resources of a plan. An undrain journaled before plans classified them
+ * listed only names (`resources`); resumed, each of those is waited for.
+ */
+function entriesOf(data: Omit<UndrainData, 'resync'> & { readonly resync?: readonly ResyncEntry[]; readonly resources?: readonly string[] }): readonly ResyncEntry[] {
+  return (
+    data.resync ??
+    (data.resources ?? []).map((resource) => ({ resource, peer: '', class: 'resync' as const, role: 'Secondary', peerRole: 'Unknown', reason: resource, fix: [], etaSeconds: 0 }))
+  );
+}
+const waited = (data: UndrainData): ResyncEntry[] => entriesOf(data).filter(isWaited);
+const degraded = (data: UndrainData): ResyncEntry[] => entriesOf(data).filter((entry) => !isWaited(entry));
 
 /** The undrain's steps and rollback for a plan (pure). */
 export function undrainProgram(data: UndrainData): Program {
   const { node, returns } = data;
   const waits = waited(data).map((entry) => [resyncStep(`resync:${entry.resource}`, node, entry, 'resync')]);
-  const later = data.resync.filter((entry) => entry.class === 'peer-gone').map((entry) => reconnectLaterStep(`reconnect:${entry.resource}`, node, entry, 'resync'));
+  const later = degraded(data).filter((entry) => entry.class === 'peer-gone').map((entry) => reconnectLaterStep(`reconnect:${entry.resource}`, node, entry, 'resync'));
   const bgpSteps = data.bgp.flatMap((handover) => [
     announceBgpStep(`bgp-announce:${prefixId(handover.prefix)}`, handover.prefix, node, handover.from, 'route'),
     ...(handover.withdraw ? [withdrawTakeoverStep(handover, node)] : []),
@@ -190,16 +202,17 @@ export function undrainProgram(data: UndrainData): Program {
     makeSafe: async (ctx: StepContext) => {
       const notes = (await Promise.all(returns.map((move) => makeMoveSafe(ctx, move).catch((error: unknown) => [`${move.vm}: make-safe failed: ${firstLine(error)}`])))).flat();
       notes.push(`${node} keeps its cordon and maintenance flags as the undrain left them; run \`hvctl undrain ${node}\` again once the cause is fixed`);
-      notes.push('resyncs DRBD started continue by themselves; a resource whose peer is gone by then is not waited for on the next undrain');
+      notes.push('resyncs DRBD has started go on by themselves; the next undrain does not wait for a resource whose peer is gone by then');
       return notes;
     },
-    summarize: async () => data.resync.filter((entry) => !isWaited(entry)).map((entry) => `degraded: ${degradedLine(node, entry)}`),
+    summarize: async () => degraded(data).map((entry) => `degraded: ${degradedLine(node, entry)}`),
   };
 }
 
 /**
- * `hvctl undrain NODE [--return-vms]`: health-check the node, reconnect and resync every
- * diskful resource on it, uncordon it, clear maintenance and, on request, migrate back the
+ * `hvctl undrain NODE [--return-vms]`: health-check the node, wait side by side for every
+ * diskful resource that can resync (a resource whose peer is gone is not waited for, a
+ * split brain refuses), uncordon it, clear maintenance and, on request, migrate back the
  * VMs its last successful drain moved away (and its BGP announcement). Idempotent: it
  * verifies each step and does only what is missing.
  */
