@@ -10,7 +10,6 @@ import type {
   CordonResponse__Output,
   SetMaintenanceResponse__Output,
   UncordonResponse__Output,
-  ConnectResponse__Output,
 } from '@hvctl/proto';
 import { HvctlError, collectStream, deadline, failedPrecondition, unary } from '@hvctl/common';
 import type { Step, StepContext } from './types.js';
@@ -250,41 +249,6 @@ export function maintenanceStep(id: string, node: string, maintenance: boolean, 
       );
       if (flags?.maintenance !== maintenance) throw failedPrecondition(`${node} did not change its maintenance flag`);
       return maintenance ? 'in maintenance' : 'in service';
-    },
-  };
-}
-
-/** Reconnect a resource on a node and wait until every diskful replica is UpToDate. */
-export function resyncStep(id: string, node: string, resource: string, phase: string, timeoutMs = 600_000): Step {
-  return {
-    id,
-    title: `reconnect ${resource} on ${node} and wait for UpToDate`,
-    node,
-    phase,
-    preconditions: [`${node} reachable`],
-    command: `drbdadm connect ${resource}; drbdadm status ${resource}  # until UpToDate`,
-    verify: `${resource} Connected/Established and UpToDate on ${node}`,
-    run: async (ctx) => {
-      const client = ctx.cluster.client(node);
-      const current = await ctx.cluster.resource(node, resource);
-      if (current.peers.some((peer) => peer.connectionState === 'StandAlone')) {
-        await unary<ConnectResponse__Output>(`Connect ${resource} on ${node}`, (cb) =>
-          client.drbd.connect({ requestId: requestId(ctx, id), name: resource, discardMyData: false }, deadline(MUTATE_MS), cb),
-        );
-      }
-      const until = Date.now() + timeoutMs;
-      for (;;) {
-        const state = await ctx.cluster.resource(node, resource);
-        const diskPeers = state.peers.filter((peer) => !peer.peerClient);
-        const syncing = diskPeers.find((peer) => peer.replicationState.startsWith('Sync'));
-        if (state.diskState === 'UpToDate' && diskPeers.every((peer) => peer.connectionState === 'Connected' && peer.replicationState === 'Established' && peer.peerDiskState === 'UpToDate')) {
-          return 'UpToDate on both sides';
-        }
-        if (syncing) ctx.progress(syncing.syncPercent, `${syncing.replicationState} ${syncing.syncPercent.toFixed(1)}%`);
-        if (Date.now() > until) throw failedPrecondition(`${resource} on ${node} did not reach UpToDate within ${Math.round(timeoutMs / 1000)} s`);
-        if (ctx.signal.aborted) throw failedPrecondition('aborted while waiting for the resync');
-        await sleep(250);
-      }
     },
   };
 }

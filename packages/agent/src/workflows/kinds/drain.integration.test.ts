@@ -414,12 +414,12 @@ describe('undrain workflow', () => {
     const planned = await plan('msk-1', undrainSpec('msk-1'));
     expect(outline(planned.steps)).toEqual([
       'check: health-check msk-1: agent answers, drbd, kvm, routing drivers available',
-      ...['vm-a', 'vm-b', 'vm-c', 'vm-d'].map((vm) => `resync: reconnect ${vm} on msk-1 and wait for UpToDate`),
+      ...['vm-a', 'vm-b', 'vm-c', 'vm-d'].map((vm) => `resync: wait until ${vm} on msk-1 is UpToDate and connected to spb-1`),
       'service: uncordon msk-1',
       'service: unmark msk-1 maintenance',
       'verify: verify msk-1 is back in service',
     ]);
-    expect(planned.warnings).toEqual(['vm-a is StandAlone to spb-1; the resync step reconnects it and waits for UpToDate']);
+    expect(planned.warnings).toEqual(['vm-a: StandAlone to spb-1 (reconnected by the wait); waited for (side by side with the others)']);
     const back = await finish('msk-1', (await submit('msk-1', undrainSpec('msk-1'))).id);
     // Then msk-1 is in service with every replica UpToDate and connected; the VMs stay on spb-1
     expect(back.error).toBe('');
@@ -437,8 +437,8 @@ describe('undrain workflow', () => {
     const returning = await plan('msk-1', undrainSpec('msk-1', true));
     expect(outline(returning.steps).filter((line) => !line.includes('vm-b') && !line.includes('vm-c'))).toEqual([
       'check: health-check msk-1: agent answers, drbd, kvm, routing drivers available',
-      'resync: reconnect vm-a on msk-1 and wait for UpToDate',
-      'resync: reconnect vm-d on msk-1 and wait for UpToDate',
+      'resync: wait until vm-a on msk-1 is UpToDate and connected to spb-1',
+      'resync: wait until vm-d on msk-1 is UpToDate and connected to spb-1',
       'service: uncordon msk-1',
       'service: unmark msk-1 maintenance',
       ...migrationOutline('vm-a', 'spb-1', 'msk-1'),

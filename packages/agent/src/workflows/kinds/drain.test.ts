@@ -80,7 +80,12 @@ describe('drain program (pure: rebuilt from the journaled plan data)', () => {
 describe('undrain program', () => {
   const UNDRAIN: UndrainData = {
     node: 'msk-1',
-    resources: ['db-1', 'web-1'],
+    resync: [
+      { resource: 'db-1', peer: 'spb-1', class: 'in-sync', role: 'Secondary', peerRole: 'Primary', reason: 'db-1: UpToDate on msk-1 and spb-1', fix: [], etaSeconds: 0 },
+      { resource: 'web-1', peer: 'spb-1', class: 'resync', role: 'Secondary', peerRole: 'Primary', reason: 'web-1: SyncTarget 40%, ~12 s left', fix: [], etaSeconds: 12 },
+      { resource: 'git-1', peer: 'spb-2', class: 'peer-gone', role: 'Secondary', peerRole: 'Unknown', reason: 'git-1: peer spb-2 unreachable since 12:01:03', fix: [], etaSeconds: 0 },
+      { resource: 'log-1', peer: 'spb-2', class: 'disk-failed', role: 'Secondary', peerRole: 'Unknown', reason: 'log-1: the local disk on msk-1 failed', fix: ['attach it'], etaSeconds: 0 },
+    ],
     returns: [{ vm: 'web-1', ip: '10.20.0.10', resource: 'web-1', from: 'spb-1', to: 'msk-1', memoryBytes: 4 * GIB }],
     bgp: [{ prefix: '203.0.113.0/24', from: 'msk-2', withdraw: true }],
     drainId: 'wf-20261123-abcd',
@@ -90,8 +95,9 @@ describe('undrain program', () => {
     const steps = flattenSteps(undrainProgram(UNDRAIN));
     expect(outline(steps.filter((step) => !step.id.startsWith('web-1:')))).toEqual([
       'check: health-check msk-1: agent answers, drbd, kvm, routing drivers available',
-      'resync: reconnect db-1 on msk-1 and wait for UpToDate',
-      'resync: reconnect web-1 on msk-1 and wait for UpToDate',
+      'resync: let git-1 on msk-1 reconnect to spb-2 by itself (peer gone: not waited for)',
+      'resync: wait until db-1 on msk-1 is UpToDate and connected to spb-1',
+      'resync: wait until web-1 on msk-1 is UpToDate and connected to spb-1',
       'service: uncordon msk-1',
       'service: unmark msk-1 maintenance',
       'route: announce 203.0.113.0/24 by BGP from msk-1 (instead of msk-2)',
@@ -101,9 +107,24 @@ describe('undrain program', () => {
     expect(steps.find((step) => step.id === 'web-1:migrate')?.title).toBe('live-migrate web-1 from spb-1 to msk-1');
   });
 
+  it('waits for every resyncable resource side by side, and for none whose peer is gone or disk failed', () => {
+    const [, waits] = undrainProgram(UNDRAIN).stages;
+    expect(waits && 'lanes' in waits ? { lanes: waits.lanes.map((lane) => lane.map((step) => step.id)), parallel: waits.parallel } : waits).toEqual({
+      lanes: [['resync:db-1'], ['resync:web-1']],
+      parallel: 2,
+    });
+  });
+
+  it('resumes an undrain journaled before resources were classified: each named resource is waited for', () => {
+    const legacy = { node: 'msk-1', resources: ['db-1'], returns: [], bgp: [], drainId: '' } as unknown as UndrainData;
+    const steps = flattenSteps(undrainProgram(legacy));
+    expect(steps.map((step) => step.id)).toEqual(['health', 'resync:db-1', 'uncordon', 'maintenance-off', 'verify']);
+    expect(steps[1]?.title).toBe('wait until db-1 on msk-1 is UpToDate and connected to its peer');
+  });
+
   it('keeps the BGP announcement where it was before the drain', () => {
     const steps = flattenSteps(undrainProgram({ ...UNDRAIN, returns: [], bgp: [{ prefix: '203.0.113.0/24', from: 'msk-2', withdraw: false }] }));
-    expect(steps.map((step) => step.id)).toEqual(['health', 'resync:db-1', 'resync:web-1', 'uncordon', 'maintenance-off', 'bgp-announce:203.0.113.0-24', 'verify']);
+    expect(steps.map((step) => step.id)).toEqual(['health', 'reconnect:git-1', 'resync:db-1', 'resync:web-1', 'uncordon', 'maintenance-off', 'bgp-announce:203.0.113.0-24', 'verify']);
   });
 });
 

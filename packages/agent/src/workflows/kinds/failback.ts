@@ -1,7 +1,8 @@
-import type { AnnounceResponse__Output, ListWorkflowsResponse__Output, Resource__Output, WithdrawResponse__Output, Workflow__Output, WorkflowSpec__Output } from '@hvctl/proto';
+import type { AnnounceResponse__Output, ListWorkflowsResponse__Output, WithdrawResponse__Output, Workflow__Output, WorkflowSpec__Output } from '@hvctl/proto';
 import { deadline, failedPrecondition, invalidArgument, unary, validateNodeName } from '@hvctl/common';
 import type { ClusterAccess } from '../cluster-access.js';
-import { isRunning, requestId, resyncStep } from '../steps.js';
+import { isRunning, requestId } from '../steps.js';
+import { classifyNode, degradedLine, resyncStep, victimAdvice, type ResyncEntry } from '../resync.js';
 import type { Planned, Program, Stage, Step, StepContext, WorkflowKind } from '../types.js';
 import { prefixId, type FailoverData } from './failover.js';
 import { makeMoveSafe, migrationSteps, type Move } from './migrate.js';
@@ -10,11 +11,8 @@ const MUTATE_MS = 10_000;
 /** How many VMs migrate home at once. */
 const PARALLEL = 2;
 
-/** One resource of the returned node to resync from its peer. */
-export interface FailbackResync {
-  readonly resource: string;
-  readonly peer: string;
-}
+/** One resource of the returned node to resync from its peer, as classified at plan time. */
+export type FailbackResync = ResyncEntry;
 
 /**
  * A public block the failover took from the node or its site: announced from the node
@@ -36,28 +34,6 @@ export interface FailbackData {
 }
 
 const unique = <T>(values: readonly T[]): T[] => [...new Set(values)];
-
-/** Why `resource` cannot resync between `node` and `peer` without an operator choosing a victim, or undefined. */
-export function splitBrain(node: string, mine: Resource__Output, peer: string, theirs: Resource__Output): string | undefined {
-  const myLink = mine.peers.find((candidate) => candidate.node === peer);
-  const theirLink = theirs.peers.find((candidate) => candidate.node === node);
-  if (mine.role === 'Primary' && theirs.role === 'Primary') return `${mine.name} is Primary on both ${node} and ${peer}`;
-  if (myLink?.connectionState === 'StandAlone' && theirLink?.connectionState === 'StandAlone') {
-    return `${mine.name}: ${node} and ${peer} refused each other (StandAlone on both: split brain or two primaries met)`;
-  }
-  if (myLink?.connectionState !== 'Connected' && Number(myLink?.outOfSyncBytes ?? 0) > 0 && Number(theirLink?.outOfSyncBytes ?? 0) > 0) {
-    return `${mine.name}: both ${node} and ${peer} wrote while apart (split brain on reconnect)`;
-  }
-  return undefined;
-}
-
-function victimAdvice(resources: readonly string[]): string[] {
-  const list = resources.join(' ');
-  return [
-    `an operator must choose which copy to discard (the victim); hvctl never picks one. On the victim: \`drbdadm secondary ${list}; drbdadm connect --discard-my-data ${list}\`; on the other node: \`drbdadm connect ${list}\``,
-    'then run `hvctl failback` again',
-  ];
-}
 
 /** The newest succeeded failover of `node` (by node or by its site) that any reachable agent knows. */
 async function lastFailover(cluster: ClusterAccess, node: string): Promise<Workflow__Output | undefined> {
@@ -94,31 +70,25 @@ async function planFailback(spec: WorkflowSpec__Output, cluster: ClusterAccess):
   }
   const warnings: string[] = [];
   const resync: FailbackResync[] = [];
-  const splits: { reason: string; resource: string }[] = [];
-  for (const mine of await cluster.resources(node)) {
-    if (mine.client) continue;
-    const link = mine.peers.find((peer) => !peer.peerClient);
-    if (!link) continue;
-    const theirs = await cluster.resource(link.node, mine.name).catch(() => undefined);
-    if (!theirs) {
-      warnings.push(`${mine.name}: its peer ${link.node} does not answer; not resynced now`);
-      continue;
-    }
-    const split = splitBrain(node, mine, link.node, theirs);
-    if (split) {
-      splits.push({ reason: split, resource: mine.name });
-      continue;
-    }
-    const healthy =
-      mine.diskState === 'UpToDate' && link.connectionState === 'Connected' && link.replicationState === 'Established' && link.peerDiskState === 'UpToDate';
-    if ((theirs.role === 'Primary' && mine.role === 'Secondary') || (!healthy && mine.role !== 'Primary')) resync.push({ resource: mine.name, peer: link.node });
-    else if (!healthy) warnings.push(`${mine.name} is Primary on ${node} and not in sync with ${link.node}; it resyncs by itself from ${node}`);
-  }
+  const classified = await classifyNode(cluster, node);
+  const splits = classified.filter((entry) => entry.class === 'split-brain');
   if (splits.length) {
     const resources = splits.map((split) => split.resource);
     throw failedPrecondition(`not failing back ${node}: ${splits.map((split) => split.reason).join('; ')}. Resyncing now would throw away one side's writes, so ${victimAdvice(resources)[0]}`, {
-      nextSteps: victimAdvice(resources),
+      nextSteps: [...victimAdvice(resources), 'then run `hvctl failback` again'],
     });
+  }
+  // A resource that cannot resync now is not waited for: its VM stays where it runs.
+  const blocked = new Map<string, ResyncEntry>();
+  for (const entry of classified) {
+    if (!entry.peer) continue;
+    if (entry.class === 'peer-gone' || entry.class === 'disk-failed') {
+      blocked.set(entry.resource, entry);
+      warnings.push(degradedLine(node, entry));
+      continue;
+    }
+    if ((entry.peerRole === 'Primary' && entry.role === 'Secondary') || (entry.class === 'resync' && entry.role !== 'Primary')) resync.push(entry);
+    else if (entry.class === 'resync') warnings.push(`${entry.resource} is Primary on ${node} and not in sync with ${entry.peer}; it resyncs by itself from ${node}`);
   }
 
   const record = await lastFailover(cluster, node);
@@ -144,8 +114,14 @@ async function planFailback(spec: WorkflowSpec__Output, cluster: ClusterAccess):
         warnings.push(`${vm.vm} does not run on ${vm.to}, where failover ${record.id} started it; it is not moved`);
         continue;
       }
+      const stuck = blocked.get(vm.resource);
+      if (stuck) {
+        warnings.push(`${vm.vm} stays on ${vm.to}: only a VM whose disk is UpToDate and connected on both sides moves home, and ${vm.resource} is not resynced now`);
+        continue;
+      }
       moves.push({ vm: vm.vm, ip: vm.ip, resource: vm.resource, from: vm.to, to: node, memoryBytes: Number(away.memoryBytes) });
-      if (!resync.some((entry) => entry.resource === vm.resource)) resync.push({ resource: vm.resource, peer: vm.to });
+      const entry = classified.find((candidate) => candidate.resource === vm.resource);
+      if (entry && !resync.some((candidate) => candidate.resource === vm.resource)) resync.push({ ...entry, peer: vm.to });
     }
     const here = (await cluster.announcements(node)).map((a) => a.prefix);
     for (const move of data.bgp ?? []) {
@@ -171,17 +147,15 @@ async function planFailback(spec: WorkflowSpec__Output, cluster: ClusterAccess):
   };
 }
 
-/** resyncStep, refusing (never choosing a victim) when the two sides diverged. */
-function guardedResync(node: string, entry: FailbackResync): Step {
-  const base = resyncStep(`resync-${entry.resource}`, node, entry.resource, 'resync');
+/** The shared resync wait, then the returned node must be the SyncTarget's end state: Secondary and UpToDate. */
+function failbackResync(node: string, entry: FailbackResync): Step {
+  const base = resyncStep(`resync-${entry.resource}`, node, entry, 'resync');
   return {
     ...base,
     title: `resync ${entry.resource} on ${node} from ${entry.peer} (SyncTarget) until UpToDate`,
-    preconditions: [...base.preconditions, `${entry.resource} Secondary on ${node}`, `no split brain with ${entry.peer}`],
+    preconditions: [...base.preconditions, `${entry.resource} Secondary on ${node}`],
     run: async (ctx) => {
-      const [mine, theirs] = await Promise.all([ctx.cluster.resource(node, entry.resource), ctx.cluster.resource(entry.peer, entry.resource)]);
-      const split = splitBrain(node, mine, entry.peer, theirs);
-      if (split) throw failedPrecondition(`${split}; ${victimAdvice([entry.resource])[0]}`);
+      const mine = await ctx.cluster.resource(node, entry.resource);
       if (mine.role === 'Primary') throw failedPrecondition(`${entry.resource} is Primary on ${node}; it cannot become SyncTarget`);
       const detail = await base.run(ctx);
       const after = await ctx.cluster.resource(node, entry.resource);
@@ -254,7 +228,8 @@ function verifyStep(data: FailbackData): Step {
 
 /** The failback's stages: resync, then the migrations home side by side, then the public block. */
 export function failbackStages(data: FailbackData): Stage[] {
-  const stages: Stage[] = [{ steps: data.resync.map((entry) => guardedResync(data.node, entry)) }];
+  // Every resource is waited for at once: the phase lasts as long as the slowest resync, not their sum.
+  const stages: Stage[] = data.resync.length ? [{ lanes: data.resync.map((entry) => [failbackResync(data.node, entry)]), parallel: data.resync.length }] : [];
   if (data.moves.length) stages.push({ lanes: data.moves.map((move) => migrationSteps(move, `${move.vm}:`)), parallel: PARALLEL });
   stages.push({ steps: [...data.bgp.map((move) => bgpBackStep(data.node, move)), verifyStep(data)] });
   return stages;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PeerConnection__Output, Resource__Output } from '@hvctl/proto';
-import { splitBrain } from './failback.js';
+import type { ResyncEntry } from '../resync.js';
+import { failbackStages } from './failback.js';
 import { failoverKind, formatBytes, notCutOff, rpoLines, rtoLines, type FailoverData, type FailoverVm } from './failover.js';
 
 const peer = (node: string, connectionState: string, extra: Partial<PeerConnection__Output> = {}): PeerConnection__Output => ({
@@ -92,17 +93,6 @@ describe('telling a lost node from a working one', () => {
       'msk-1 answers and holds no replicated resource whose loss the cluster could see',
     );
   });
-
-  it('sees a split brain when both sides are Primary, refused each other, or both wrote while apart', () => {
-    const secondary = resource('vm-a', 'Secondary', true, [peer('msk-1', 'Connecting')]);
-    const primary = resource('vm-a', 'Primary', true, [peer('spb-1', 'Connecting', { outOfSyncBytes: 100 })]);
-    expect(splitBrain('spb-1', secondary, 'msk-1', primary)).toBeUndefined();
-    expect(splitBrain('spb-1', { ...secondary, role: 'Primary' }, 'msk-1', primary)).toBe('vm-a is Primary on both spb-1 and msk-1');
-    const standAlone = (r: Resource__Output, node: string) => ({ ...r, peers: [peer(node, 'StandAlone')] });
-    expect(splitBrain('spb-1', standAlone(secondary, 'msk-1'), 'msk-1', standAlone(primary, 'spb-1'))).toMatch(/StandAlone on both/);
-    const wroteToo = resource('vm-a', 'Secondary', true, [peer('msk-1', 'Connecting', { outOfSyncBytes: 7 })]);
-    expect(splitBrain('spb-1', wroteToo, 'msk-1', primary)).toBe('vm-a: both spb-1 and msk-1 wrote while apart (split brain on reconnect)');
-  });
 });
 
 describe('the failover program', () => {
@@ -125,5 +115,24 @@ describe('the failover program', () => {
     expect(steps.find((step) => step.id === 'fence-spb-1')?.command).toBe(
       'birdc configure  # on spb-1: remove 10.20.0.11/32, 10.20.0.10/32  # spb-1 does not answer; DRBD quorum (survivor + witness) keeps it from being promoted',
     );
+  });
+});
+
+describe('the failback program', () => {
+  const entry = (resource: string): ResyncEntry => ({ resource, peer: 'msk-1', class: 'resync', role: 'Secondary', peerRole: 'Primary', reason: `${resource}: SyncTarget 10%`, fix: [], etaSeconds: 30 });
+
+  it('waits for every resync side by side, then moves the VMs home', () => {
+    const [waits, moves] = failbackStages({
+      node: 'spb-1',
+      failover: 'wf-1',
+      resync: [entry('vm-a'), entry('vm-b'), entry('vm-c')],
+      moves: [{ vm: 'vm-a', ip: '10.20.0.10', resource: 'vm-a', from: 'msk-1', to: 'spb-1', memoryBytes: 1024 ** 3 }],
+      bgp: [],
+    });
+    expect(waits && 'lanes' in waits ? { lanes: waits.lanes.map((lane) => lane.map((step) => step.title)), parallel: waits.parallel } : waits).toEqual({
+      lanes: ['vm-a', 'vm-b', 'vm-c'].map((vm) => [`resync ${vm} on spb-1 from msk-1 (SyncTarget) until UpToDate`]),
+      parallel: 3,
+    });
+    expect(moves && 'lanes' in moves ? moves.lanes.length : 0).toBe(1);
   });
 });

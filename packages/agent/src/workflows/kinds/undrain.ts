@@ -1,7 +1,8 @@
 import type { ListWorkflowsResponse__Output, NodeInfo__Output, WithdrawResponse__Output, Workflow__Output, WorkflowSpec__Output } from '@hvctl/proto';
 import { HvctlError, deadline, failedPrecondition, invalidArgument, unary, unavailable, validateNodeName } from '@hvctl/common';
 import type { ClusterAccess } from '../cluster-access.js';
-import { cordonStep, isRunning, maintenanceStep, requestId, resyncStep } from '../steps.js';
+import { cordonStep, isRunning, maintenanceStep, requestId } from '../steps.js';
+import { classifyNode, degradedLine, reconnectLaterStep, resyncStep, type ResyncEntry } from '../resync.js';
 import type { Planned, Program, Step, StepContext, WorkflowKind } from '../types.js';
 import { announceBgpStep, prefixId, type BgpHandover, type DrainData } from './drain.js';
 import { makeMoveSafe, migrationSteps, type Move } from './migrate.js';
@@ -25,8 +26,12 @@ export interface BgpReturn {
 /** What an undrain plan records (journaled). */
 export interface UndrainData {
   readonly node: string;
-  /** Diskful DRBD resources on the node, reconnected and resynced. */
-  readonly resources: readonly string[];
+  /**
+   * Every diskful DRBD resource of the node as classified at plan time: `in-sync` and
+   * `resync` ones are waited for side by side, `peer-gone` ones are only told to reconnect,
+   * `disk-failed` ones are named with their fix (a split brain refuses the undrain).
+   */
+  readonly resync: readonly ResyncEntry[];
   /** VMs migrated back (from the drain's target to the node), with return_vms. */
   readonly returns: readonly Move[];
   readonly bgp: readonly BgpReturn[];
@@ -146,7 +151,7 @@ function verifyUndrainStep(data: UndrainData): Step {
       if (info.flags?.cordoned) problems.push(`${node} is still cordoned`);
       if (info.flags?.maintenance) problems.push(`${node} is still in maintenance`);
       const resources = await cluster.resources(node);
-      for (const name of data.resources) {
+      for (const { resource: name } of waited(data)) {
         const replica = resources.find((resource) => resource.name === name);
         if (replica && replica.diskState !== 'UpToDate') problems.push(`${name} is ${replica.diskState} on ${node}`);
       }
@@ -155,21 +160,41 @@ function verifyUndrainStep(data: UndrainData): Step {
         if (isRunning(await cluster.domain(move.from, move.vm))) problems.push(`${move.vm} still runs on ${move.from}`);
       }
       if (problems.length) throw failedPrecondition(`undrain verification failed: ${problems.join('; ')}`);
-      return returns.length ? `in service; ${returns.map((move) => move.vm).join(', ')} back on ${node}` : 'in service';
+      const left = degraded(data).map((entry) => entry.resource);
+      return `in service${returns.length ? `; ${returns.map((move) => move.vm).join(', ')} back on ${node}` : ''}${left.length ? `; degraded: ${left.join(', ')}` : ''}`;
     },
   };
 }
 
+const isWaited = (entry: ResyncEntry): boolean => entry.class === 'in-sync' || entry.class === 'resync';
+
+/**
+ * The classified resources of a plan. An undrain journaled before plans classified them
+ * listed only names (`resources`); resumed, each of those is waited for.
+ */
+function entriesOf(data: Omit<UndrainData, 'resync'> & { readonly resync?: readonly ResyncEntry[]; readonly resources?: readonly string[] }): readonly ResyncEntry[] {
+  return (
+    data.resync ??
+    (data.resources ?? []).map((resource) => ({ resource, peer: '', class: 'resync' as const, role: 'Secondary', peerRole: 'Unknown', reason: resource, fix: [], etaSeconds: 0 }))
+  );
+}
+const waited = (data: UndrainData): ResyncEntry[] => entriesOf(data).filter(isWaited);
+const degraded = (data: UndrainData): ResyncEntry[] => entriesOf(data).filter((entry) => !isWaited(entry));
+
 /** The undrain's steps and rollback for a plan (pure). */
 export function undrainProgram(data: UndrainData): Program {
   const { node, returns } = data;
+  const waits = waited(data).map((entry) => [resyncStep(`resync:${entry.resource}`, node, entry, 'resync')]);
+  const later = degraded(data).filter((entry) => entry.class === 'peer-gone').map((entry) => reconnectLaterStep(`reconnect:${entry.resource}`, node, entry, 'resync'));
   const bgpSteps = data.bgp.flatMap((handover) => [
     announceBgpStep(`bgp-announce:${prefixId(handover.prefix)}`, handover.prefix, node, handover.from, 'route'),
     ...(handover.withdraw ? [withdrawTakeoverStep(handover, node)] : []),
   ]);
   return {
     stages: [
-      { steps: [healthStep(node), ...data.resources.map((resource) => resyncStep(`resync:${resource}`, node, resource, 'resync'))] },
+      { steps: [healthStep(node), ...later] },
+      // Every resource is waited for at once: the phase lasts as long as the slowest resync, not their sum.
+      ...(waits.length ? [{ lanes: waits, parallel: waits.length }] : []),
       { steps: [cordonStep('uncordon', node, false, '', 'service'), maintenanceStep('maintenance-off', node, false, 'service')] },
       ...(returns.length ? [{ lanes: returns.map((move) => migrationSteps(move, `${move.vm}:`)), parallel: RETURN_PARALLEL }] : []),
       { steps: [...bgpSteps, verifyUndrainStep(data)] },
@@ -177,14 +202,17 @@ export function undrainProgram(data: UndrainData): Program {
     makeSafe: async (ctx: StepContext) => {
       const notes = (await Promise.all(returns.map((move) => makeMoveSafe(ctx, move).catch((error: unknown) => [`${move.vm}: make-safe failed: ${firstLine(error)}`])))).flat();
       notes.push(`${node} keeps its cordon and maintenance flags as the undrain left them; run \`hvctl undrain ${node}\` again once the cause is fixed`);
+      notes.push('resyncs DRBD has started go on by themselves; the next undrain does not wait for a resource whose peer is gone by then');
       return notes;
     },
+    summarize: async () => degraded(data).map((entry) => `degraded: ${degradedLine(node, entry)}`),
   };
 }
 
 /**
- * `hvctl undrain NODE [--return-vms]`: health-check the node, reconnect and resync every
- * diskful resource on it, uncordon it, clear maintenance and, on request, migrate back the
+ * `hvctl undrain NODE [--return-vms]`: health-check the node, wait side by side for every
+ * diskful resource that can resync (a resource whose peer is gone is not waited for, a
+ * split brain refuses), uncordon it, clear maintenance and, on request, migrate back the
  * VMs its last successful drain moved away (and its BGP announcement). Idempotent: it
  * verifies each step and does only what is missing.
  */
@@ -213,13 +241,20 @@ export const undrainKind: WorkflowKind<UndrainData> = {
         nextSteps: [`fix the drivers on ${node} (hvctl node info ${node} shows why), then undrain again`],
       });
     }
-    const warnings: string[] = [];
-    const replicas = (await cluster.resources(node)).filter((resource) => !resource.client);
-    const resources = replicas.map((resource) => resource.name).sort();
-    for (const replica of replicas) {
-      const lost = replica.peers.filter((peer) => !peer.peerClient && !peer.connectionState.startsWith('Connect'));
-      if (lost.length) warnings.push(`${replica.name} is ${lost.map((peer) => `${peer.connectionState} to ${peer.node}`).join(', ')}; the resync step reconnects it and waits for UpToDate`);
+    const resync = await classifyNode(cluster, node);
+    const splits = resync.filter((entry) => entry.class === 'split-brain');
+    if (splits.length) {
+      // Back in service, the node could be chosen to run a VM on a copy the operator then decides to discard.
+      throw failedPrecondition(`not undraining ${node}: ${splits.map((entry) => entry.reason).join('; ')}`, {
+        unchanged: `nothing was changed; ${node} stays cordoned`,
+        nextSteps: [...new Set(splits.flatMap((entry) => entry.fix)), `then run \`hvctl undrain ${node}\` again`],
+      });
     }
+    const warnings = resync.flatMap((entry) =>
+      entry.class === 'resync' ? [`${entry.reason}; waited for (side by side with the others)`] : entry.class === 'in-sync' ? [] : [degradedLine(node, entry)],
+    );
+    const resources = resync.map((entry) => entry.resource);
+    const ready = new Set(resync.filter(isWaited).map((entry) => entry.resource));
 
     const returns: Move[] = [];
     const bgp: BgpReturn[] = [];
@@ -247,6 +282,10 @@ export const undrainKind: WorkflowKind<UndrainData> = {
           warnings.push(`${node} has no replica of ${move.resource} any more; ${move.vm} stays on ${move.to}`);
           continue;
         }
+        if (!ready.has(move.resource)) {
+          warnings.push(`${move.vm} stays on ${move.to}: only a VM whose disk is UpToDate and connected on both sides moves back, and ${move.resource} is not resynced now`);
+          continue;
+        }
         returns.push({ vm: move.vm, ip: move.ip, resource: move.resource, from: move.to, to: node, memoryBytes: Number(where?.memoryBytes ?? move.memoryBytes) });
       }
       const facts = info.facts;
@@ -264,7 +303,7 @@ export const undrainKind: WorkflowKind<UndrainData> = {
       }
     }
 
-    const data: UndrainData = { node, resources, returns, bgp, drainId };
+    const data: UndrainData = { node, resync, returns, bgp, drainId };
     const sources = [...new Set(returns.map((move) => move.from))];
     return {
       title: `Undrain ${node}${returns.length ? `: bring ${returns.length} VM(s) back from ${sources.join(', ')}` : ''}`,
