@@ -338,7 +338,7 @@ describe('witnessMemory', () => {
     // Then the witness still knows what msk-1 lacks
     expect(after['msk-1']).toBe(5 * 1024 ** 2);
     // And once spb-1 is back and reports msk-1 in sync, it forgets
-    const synced = witnessMemory(after, view(up(peerState()), up(peerState())), new Map([['msk-1', {}], ['spb-1', { 'msk-1': 0 }]]));
+    const synced = witnessMemory(after, view(up(peerState()), up(peerState())), new Map<string, Record<string, number>>([['msk-1', {}], ['spb-1', { 'msk-1': 0 }]]));
     expect(synced['msk-1']).toBe(0);
   });
 });

@@ -531,7 +531,9 @@ export class SimWorld implements FaultTarget {
       dirty = true;
     }
     if (quorum) this.quorate.add(record.name);
-    if (record.role === 'Primary' && !quorum && !record.ioSuspended) {
+    // Like the outdating above, only a loss after the connections came up counts: an agent
+    // restart here rebuilds the links, which a real host's kernel DRBD would have kept.
+    if (record.role === 'Primary' && !quorum && !record.ioSuspended && this.quorate.has(record.name)) {
       record.ioSuspended = true;
       this.log('error', 'drbd', `${record.name}: lost quorum as Primary: I/O suspended (on-no-quorum suspend-io); its VM's writes block until quorum returns`);
       dirty = true;
