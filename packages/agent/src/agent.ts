@@ -204,9 +204,8 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     logger: logger.child({ area: 'quorum-guard' }),
   });
   unwatches.push(
-    hub.subscribe((message) => {
-      const kind = message.change?.change;
-      if (kind === 'resource' || kind === 'resourceRemoved' || kind === 'announcement') quorumGuard.changed();
+    hub.observe((change) => {
+      if (change.change === 'resource' || change.change === 'resourceRemoved' || change.change === 'announcement') quorumGuard.changed();
     }),
     () => quorumGuard.stop(),
   );

@@ -139,6 +139,13 @@ describe('the failover program', () => {
       'route: route-vm-a',
       'verify: verify',
     ]);
+    // And a node outside the lost set that announces the public block without quorum is unannounced in the fence phase
+    const quorumless = failoverKind.program({ ...withFence, quorumless: [{ node: 'spb-2', prefixes: ['203.0.113.0/24'] }] });
+    const fenceSteps = ('steps' in quorumless.stages[0]! ? quorumless.stages[0].steps : []).filter((step) => step.phase === 'fence');
+    expect(fenceSteps.map((step) => `${step.id}: ${step.title}`)).toEqual([
+      'fence-spb-1: fence spb-1: withdraw its announcements if it can still be reached (best effort)',
+      'unannounce-spb-2: withdraw 203.0.113.0/24 from spb-2: it lost quorum on every resource',
+    ]);
     expect(steps.find((step) => step.id === 'fence-spb-1')?.command).toBe(
       'birdc configure  # on spb-1: remove 10.20.0.11/32, 10.20.0.10/32  # spb-1 does not answer; DRBD quorum (survivor + witness) keeps it from being promoted',
     );
