@@ -11,6 +11,7 @@ import type { SimWorld } from './drivers/sim/world.js';
 import type { Area, DriverChange, Drivers, HostDriver, StateSource } from './drivers/types.js';
 import { FlagStore } from './flags.js';
 import { EventHub, newEpoch } from './hub.js';
+import { QuorumGuard, routingTrackedBy } from './quorum-guard.js';
 import { RequestLedger } from './ledger.js';
 import type { Monitor } from './monitor/monitor.js';
 import { NodeInfoSource } from './node-info.js';
@@ -192,6 +193,22 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     ];
     for (const [area, source] of sources) if (kinds[area] === 'real') unwatches.push(source.watch((change) => hub.apply(change)));
   }
+  // The node withdraws its public block by itself while it has no quorum anywhere (quorum-guard.ts).
+  const quorumGuard = new QuorumGuard({
+    read: () => {
+      const state = hub.state();
+      return { resources: state.resources.values(), announcements: state.announcements.values() };
+    },
+    routing: drivers.routing,
+    log: (level, message) => hub.log({ level, area: 'quorum', message }),
+    logger: logger.child({ area: 'quorum-guard' }),
+  });
+  unwatches.push(
+    hub.observe((change) => {
+      if (change.change === 'resource' || change.change === 'resourceRemoved' || change.change === 'announcement') quorumGuard.changed();
+    }),
+    () => quorumGuard.stop(),
+  );
   const linkPort = world ? await world.start() : 0;
 
   const factsTimer = setInterval(() => {
@@ -213,7 +230,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
 
   const context: AgentContext = {
     identity: { name: config.node, site: config.site },
-    drivers: reportUnavailableTools(drivers, (area) => capabilityWatch.suspect(area)),
+    drivers: reportUnavailableTools({ ...drivers, routing: routingTrackedBy(drivers.routing, quorumGuard) }, (area) => capabilityWatch.suspect(area)),
     hub,
     ledger: new RequestLedger(),
     flags,

@@ -36,6 +36,8 @@ export class EventHub {
   private readonly bufferMaxAgeMs: number;
   private readonly now: () => number;
   private readonly subscribers = new Set<(message: WatchResponse__Output) => void>();
+  /** In-process observers (the quorum guard): told of every change, not counted as watchers. */
+  private readonly observers = new Set<(change: StateChange__Output) => void>();
 
   constructor(initial: NodeState__Output, options: EventHubOptions = {}) {
     this.epoch = options.epoch ?? newEpoch();
@@ -71,6 +73,13 @@ export class EventHub {
     const drop = Math.max(expired, this.buffer.length - this.bufferSize);
     if (drop > 0) this.buffer.splice(0, drop);
     for (const subscriber of this.subscribers) subscriber(message);
+    for (const observer of this.observers) observer(change);
+  }
+
+  /** Calls `observer` after every change; for the agent's own components, not for Watch streams. */
+  observe(observer: (change: StateChange__Output) => void): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
   }
 
   /** Records an event-log line (a delta like any other). */

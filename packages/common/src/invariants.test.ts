@@ -57,6 +57,43 @@ describe('checkInvariants', () => {
     expect(report.violations.map((v) => v.rule).sort()).toEqual(['no-uptodate', 'stale-lease', 'stale-two-primaries']);
   });
 
+  it('flags a split brain: StandAlone pairs where both sides changed, naming the nodes and the commands to discard one side', () => {
+    // Given vm-msk-1-1's pair refused each other (StandAlone) after both wrote while apart
+    const standAlone = (states: Map<string, NodeState__Output>, node: string, bytes: number) => {
+      const resource = state(states, node).resources.find((r) => r.name === 'vm-msk-1-1')!;
+      for (const peer of resource.peers) if (!peer.peerClient) Object.assign(peer, { connectionState: 'StandAlone', peerRole: 'Unknown', peerDiskState: 'DUnknown', replicationState: 'Off', outOfSyncBytes: bytes });
+    };
+    const topology = topologyOf((states) => {
+      standAlone(states, 'msk-1', 5000);
+      standAlone(states, 'spb-1', 7000);
+    });
+    // Then check reports it (before the rule, every invariant held)
+    const split = checkInvariants(topology, [], []).violations.filter((v) => v.rule === 'split-brain');
+    expect(split).toEqual([
+      {
+        rule: 'split-brain',
+        subject: 'vm-msk-1-1',
+        message: expect.stringMatching(/^vm-msk-1-1: split brain between msk-1 and spb-1 \(msk-1 StandAlone, spb-1 StandAlone; both changed data while apart .*drbdadm connect --discard-my-data vm-msk-1-1/),
+      },
+    ]);
+    // And a plain disconnect (only one side has changes) is not a split brain
+    const disconnected = topologyOf((states) => {
+      standAlone(states, 'msk-1', 5000);
+      standAlone(states, 'spb-1', 0);
+    });
+    expect(checkInvariants(disconnected, [], []).violations.map((v) => v.rule)).not.toContain('split-brain');
+  });
+
+  it('flags a resource whose only visible copies are not UpToDate while its other replica does not answer', () => {
+    // Given spb-1 unreachable and msk-1's copy of vm-spb-1-1 Outdated (it lost quorum while spb-1 wrote)
+    const states = fakeLabStates(2);
+    state(states, 'msk-1').resources.find((r) => r.name === 'vm-spb-1-1')!.diskState = 'Outdated';
+    const topology = buildTopology(fakeClusterSnapshot(states, ['spb-1']), 1_700_000_000_000);
+    // Then it is reported, saying where the current copy may be
+    const found = checkInvariants(topology, [], []).violations.filter((v) => v.subject === 'vm-spb-1-1');
+    expect(found).toEqual([{ rule: 'no-uptodate', subject: 'vm-spb-1-1', message: 'vm-spb-1-1 has no UpToDate replica in sight (msk-1 Outdated); the only current copy may be on spb-1, which does not answer' }]);
+  });
+
   it('does not judge what it cannot see, and says so', () => {
     const states = fakeLabStates(2);
     const topology = buildTopology(fakeClusterSnapshot(states, ['spb-1']), 1_700_000_000_000);

@@ -1,9 +1,9 @@
 import type { Lease__Output, Workflow__Output } from '@hvctl/proto';
-import type { Topology } from './topology.js';
+import type { Topology, TopologyReplica } from './topology.js';
 
 /** One broken safety invariant (MISSION.md), with what to look at. */
 export interface Violation {
-  /** Short id: "dual-primary", "vm-twice", "route", "no-uptodate", "stale-two-primaries", "stale-lease", "bgp-without-quorum". */
+  /** Short id: "dual-primary", "split-brain", "vm-twice", "route", "no-uptodate", "stale-two-primaries", "stale-lease", "bgp-without-quorum". */
   readonly rule: string;
   readonly subject: string;
   readonly message: string;
@@ -13,6 +13,26 @@ export interface InvariantReport {
   readonly violations: readonly Violation[];
   /** What could not be checked (unreachable nodes). */
   readonly unchecked: readonly string[];
+}
+
+/**
+ * A split brain, as DRBD leaves it: a diskful replica is StandAlone (the handshake refused
+ * the connection) and both sides changed data the other lacks (each reports out-of-sync
+ * bytes), or both are Primary. DRBD never resolves this on its own with hvctl's settings:
+ * an operator chooses the copy to discard.
+ */
+function splitBrain(name: string, visible: readonly TopologyReplica[]): string | undefined {
+  if (visible.length < 2 || !visible.some((replica) => replica.connection === 'StandAlone')) return undefined;
+  const bothChanged = visible.every((replica) => replica.outOfSyncBytes > 0);
+  const primaries = visible.filter((replica) => replica.role === 'Primary');
+  if (!bothChanged && primaries.length < 2) return undefined;
+  const nodes = visible.map((replica) => replica.node);
+  const why = bothChanged ? `both changed data while apart (${visible.map((r) => `${r.node} holds ${r.outOfSyncBytes} B the other lacks`).join(', ')})` : `both are Primary`;
+  return (
+    `${name}: split brain between ${nodes.join(' and ')} (${visible.map((r) => `${r.node} ${r.connection}`).join(', ')}; ${why}). ` +
+    `hvctl never picks the copy to discard: choose the victim, then on it \`drbdadm secondary ${name}; drbdadm connect --discard-my-data ${name}\` ` +
+    `(stop its VM first), and on the other \`drbdadm connect ${name}\`; the victim resyncs from the survivor`
+  );
 }
 
 /**
@@ -42,7 +62,16 @@ export function checkInvariants(
     const visible = diskful.filter((replica) => !replica.derived);
     if (visible.length === diskful.length && !diskful.some((replica) => replica.disk === 'UpToDate')) {
       violations.push({ rule: 'no-uptodate', subject: resource.name, message: `${resource.name} has no UpToDate replica (${diskful.map((r) => `${r.node} ${r.disk}`).join(', ')})` });
+    } else if (visible.length > 0 && !visible.some((replica) => replica.disk === 'UpToDate')) {
+      const unseen = diskful.filter((replica) => replica.derived).map((replica) => replica.node);
+      violations.push({
+        rule: 'no-uptodate',
+        subject: resource.name,
+        message: `${resource.name} has no UpToDate replica in sight (${visible.map((r) => `${r.node} ${r.disk}`).join(', ')}); the only current copy may be on ${unseen.join(', ')}, which does not answer`,
+      });
     }
+    const split = splitBrain(resource.name, visible);
+    if (split) violations.push({ rule: 'split-brain', subject: resource.name, message: split });
     for (const replica of resource.replicas) {
       if (replica.allowTwoPrimaries && !leasedByRunning.has(`resource/${resource.name}`)) {
         violations.push({ rule: 'stale-two-primaries', subject: resource.name, message: `allow-two-primaries is set for ${resource.name} on ${replica.node} and no running workflow holds it` });

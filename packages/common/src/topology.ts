@@ -63,6 +63,12 @@ export interface TopologyReplica {
   /** True when this replica is the diskless witness. */
   readonly witness: boolean;
   readonly quorum: boolean;
+  /**
+   * Why DRBD suspended this replica's I/O: "no", or reasons such as "quorum" (a Primary
+   * that lost quorum: its VM is frozen though it looks running); "" when unknown (an
+   * unreachable node, or an agent that does not report it).
+   */
+  readonly suspended: string;
   readonly allowTwoPrimaries: boolean;
   /** Resync progress (0-100) while syncing, else 0. */
   readonly syncPercent: number;
@@ -144,6 +150,11 @@ export function vmState(domain: Domain__Output): VmState {
   return VM_STATES[domain.state] ?? 'unknown';
 }
 
+/** True when DRBD reports this replica's I/O suspended (for any reason). */
+export function isSuspended(replica: Pick<TopologyReplica, 'suspended'>): boolean {
+  return replica.suspended !== '' && replica.suspended !== 'no';
+}
+
 function diskPeer(resource: Resource__Output): PeerConnection__Output | undefined {
   return resource.peers.find((peer) => !peer.peerClient) ?? resource.peers[0];
 }
@@ -159,6 +170,7 @@ function replicaFromOwnView(node: string, resource: Resource__Output): TopologyR
     peerReachable: peer?.connectionState === 'Connected',
     witness: resource.client,
     quorum: resource.quorum,
+    suspended: resource.suspended,
     allowTwoPrimaries: resource.allowTwoPrimaries,
     syncPercent: peer?.syncPercent ?? 0,
     outOfSyncBytes: Number(peer?.outOfSyncBytes ?? 0),
@@ -178,6 +190,7 @@ function replicaFromPeerView(node: string, peer: PeerConnection__Output): Topolo
     peerReachable: false,
     witness: peer.peerClient,
     quorum: false,
+    suspended: '',
     allowTwoPrimaries: false,
     syncPercent: 0,
     outOfSyncBytes: 0,
@@ -263,7 +276,7 @@ export function buildTopology(snapshot: ClusterSnapshot, nowMs: number = Date.no
         vm: resourceVm.get(name) ?? '',
         replicas: list,
         primaries: list.filter((replica) => replica.role === 'Primary').map((replica) => replica.node),
-        degraded: diskful.length < 2 || diskful.some((replica) => replica.disk !== 'UpToDate' || !replica.peerReachable),
+        degraded: diskful.length < 2 || diskful.some((replica) => replica.disk !== 'UpToDate' || !replica.peerReachable || isSuspended(replica)),
         rpo: estimateRpo(list, { nowMs, ...(options.rpoTargetSeconds === undefined ? {} : { targetSeconds: options.rpoTargetSeconds }) }),
       };
     });

@@ -20,7 +20,7 @@ export function drbdService(ctx: AgentContext): DrbdServiceHandlers {
       const name = validateResourceName(request.name);
       return ledger.once('Promote', validateRequestId(request.requestId), async () => {
         await find(name);
-        if (flags.get().cordoned && !request.force) {
+        if (flags.get().cordoned && !request.force && !request.ignoreCordon) {
           throw failedPrecondition(`${ctx.identity.name} is cordoned: no promotions are allowed here`, {
             nextSteps: [`uncordon ${ctx.identity.name} first, or promote on another node`],
           });

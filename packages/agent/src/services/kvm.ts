@@ -28,7 +28,7 @@ export function kvmService(ctx: AgentContext): KvmServiceHandlers {
       const name = validateResourceName(request.name);
       return ledger.once('Start', validateRequestId(request.requestId), async () => {
         const domain = await find(name);
-        if (flags.get().cordoned && domain.state !== 'DOMAIN_STATE_RUNNING') {
+        if (flags.get().cordoned && !request.ignoreCordon && domain.state !== 'DOMAIN_STATE_RUNNING') {
           throw failedPrecondition(`${identity.name} is cordoned: no VMs may be started here`, {
             nextSteps: [`uncordon ${identity.name}, or start ${name} on its peer`],
           });

@@ -70,7 +70,16 @@ export function allowTwoPrimariesStep(id: string, node: string, resource: string
 }
 
 /** `drbdadm primary [--force] RES` on one node. */
-export function promoteStep(id: string, node: string, resource: string, phase: string, force = false, extra: readonly string[] = []): Step {
+export function promoteStep(
+  id: string,
+  node: string,
+  resource: string,
+  phase: string,
+  force = false,
+  extra: readonly string[] = [],
+  options: { readonly ignoreCordon?: boolean } = {},
+): Step {
+  const ignoreCordon = options.ignoreCordon ?? false;
   return {
     id,
     title: `promote ${resource} on ${node}${force ? ' (forced)' : ''}`,
@@ -87,7 +96,7 @@ export function promoteStep(id: string, node: string, resource: string, phase: s
       const pattern = current.allowTwoPrimaries ? /two primaries are not allowed/ : /^$/;
       const { resource: after } = await retryWhilePropagating(pattern, (attempt) =>
         unary<PromoteResponse__Output>(`Promote ${resource} on ${node}`, (cb) =>
-          client.drbd.promote({ requestId: requestId(ctx, id, `try-${attempt}`), name: resource, force }, deadline(MUTATE_MS), cb),
+          client.drbd.promote({ requestId: requestId(ctx, id, `try-${attempt}`), name: resource, force, ignoreCordon }, deadline(MUTATE_MS), cb),
         ),
       );
       if (after?.role !== 'Primary') throw failedPrecondition(`${resource} is not Primary on ${node} after promote`);
@@ -186,7 +195,8 @@ export function moveVmRouteStep(id: string, vm: string, ip: string, to: string, 
 }
 
 /** `virsh start VM` on a node. */
-export function startVmStep(id: string, vm: string, node: string, phase: string): Step {
+export function startVmStep(id: string, vm: string, node: string, phase: string, options: { readonly ignoreCordon?: boolean } = {}): Step {
+  const ignoreCordon = options.ignoreCordon ?? false;
   return {
     id,
     title: `start ${vm} on ${node}`,
@@ -199,7 +209,7 @@ export function startVmStep(id: string, vm: string, node: string, phase: string)
       if (isRunning(await ctx.cluster.domain(node, vm))) return 'already running';
       const client = ctx.cluster.client(node);
       const { domain } = await unary<StartResponse__Output>(`Start ${vm} on ${node}`, (cb) =>
-        client.kvm.start({ requestId: requestId(ctx, id), name: vm }, deadline(MUTATE_MS), cb),
+        client.kvm.start({ requestId: requestId(ctx, id), name: vm, ignoreCordon }, deadline(MUTATE_MS), cb),
       );
       if (!isRunning(domain ?? undefined)) throw failedPrecondition(`${vm} is not running on ${node} after start`);
       return 'running';

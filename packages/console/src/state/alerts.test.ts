@@ -26,6 +26,14 @@ describe('findAlerts', () => {
     ]);
   });
 
+  it('reports a Primary whose I/O DRBD suspended (lost quorum) as bad: its VM is frozen', () => {
+    // Given msk-1 lost quorum for vm-msk-1-1 and DRBD suspended its I/O
+    const states = fakeLabStates(3, NOW);
+    Object.assign(states.get('msk-1')!.resources.find((r) => r.name === 'vm-msk-1-1')!, { quorum: false, suspended: 'quorum' });
+    // Then
+    expect(alertsOf(states)).toContainEqual({ level: 'bad', target: 'vm:vm-msk-1-1', message: 'vm-msk-1-1 I/O suspended on msk-1 (quorum): vm-msk-1-1 is frozen' });
+  });
+
   it('reports a resource with two Primaries outside a migration as bad', () => {
     // Given spb-1 also promoted vm-msk-1-1's resource
     const states = fakeLabStates(3, NOW);

@@ -1,4 +1,4 @@
-import type { Topology } from '@hvctl/common';
+import { isSuspended, type Topology } from '@hvctl/common';
 
 /**
  * Something the operator must look at now. `bad` alerts are safety invariants that look
@@ -71,6 +71,18 @@ export function findAlerts(topology: Topology, connecting: ReadonlySet<string> =
     }
     if (diskful && !upToDateOrUnknown) {
       alerts.push({ level: 'bad', target: resource.vm ? `vm:${resource.vm}` : `resource:${resource.name}`, message: `${resource.name} has no UpToDate replica` });
+    }
+  }
+
+  // A Primary whose I/O DRBD suspended (quorum lost): its VM looks running but cannot write.
+  for (const resource of topology.resources) {
+    for (const replica of resource.replicas) {
+      if (replica.role !== 'Primary' || !isSuspended(replica)) continue;
+      alerts.push({
+        level: 'bad',
+        target: resource.vm ? `vm:${resource.vm}` : `resource:${resource.name}`,
+        message: `${resource.name} I/O suspended on ${replica.node} (${replica.suspended})${resource.vm ? `: ${resource.vm} is frozen` : ''}`,
+      });
     }
   }
 

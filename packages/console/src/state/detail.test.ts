@@ -100,6 +100,18 @@ describe('detailLines', () => {
     expect(all).toMatch(/Connected\/SyncTarget +sync 42% +oos 3\.0 GiB/);
   });
 
+  it('shows a Primary whose I/O DRBD suspended as frozen, in the table and in the blocks', () => {
+    // Given msk-1 lost quorum for vm-msk-1-2 and DRBD suspended its I/O
+    const states = fakeLabStates(3, NOW);
+    Object.assign(states.get('msk-1')!.resources.find((r) => r.name === 'vm-msk-1-2')!, { quorum: false, suspended: 'quorum' });
+    // Then the summary and the replica row say so, wide or narrow
+    const wide = detailOf(fakeClusterSnapshot(states), 'vm:vm-msk-1-2', 100).text.join('\n');
+    expect(wide).toMatch(/replication +I\/O suspended \(quorum\) on msk-1/);
+    expect(wide).toMatch(/msk-1 +Primary +UpToDate .* no +no I\/O suspended \(quorum\)/);
+    const narrow = detailOf(fakeClusterSnapshot(states), 'vm:vm-msk-1-2', 60).text.join('\n');
+    expect(narrow).toMatch(/msk-1 Primary UpToDate I\/O suspended \(quorum\)/);
+  });
+
   it('describes a site with its nodes and BGP announcers', () => {
     const all = detailOf(fakeClusterSnapshot(fakeLabStates(3, NOW), ['spb-2']), 'site:spb').text.join('\n');
     expect(all).toMatch(/nodes +2 +1 unreachable/);

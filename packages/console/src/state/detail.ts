@@ -1,4 +1,4 @@
-import type { NodeConnection, TopologyReplica, TopologyResource, TopologyVm } from '@hvctl/common';
+import { isSuspended, type NodeConnection, type TopologyReplica, type TopologyResource, type TopologyVm } from '@hvctl/common';
 import type { Domain__Output, Resource__Output } from '@hvctl/proto';
 import { fit, formatAge, formatBytes, formatDuration, replicationSummary, seg, type Line, type Segment, type Tone } from './format.js';
 import { type NodeRow, type Row, type RowModel, type SiteRow, type VmRow } from './rows.js';
@@ -171,6 +171,7 @@ const yesNo = (value: boolean): string => (value ? 'yes' : 'no');
 
 function replicaTone(replica: TopologyReplica): Tone {
   if (replica.derived) return 'muted';
+  if (isSuspended(replica)) return 'bad';
   if (replica.witness) return replica.peerReachable ? 'normal' : 'warn';
   if (replica.disk !== 'UpToDate') return replica.replication.startsWith('Sync') ? 'warn' : 'bad';
   return replica.peerReachable ? 'ok' : 'warn';
@@ -194,6 +195,7 @@ function replicaLines(resource: TopologyResource, nodeWidth: number, width: numb
     const role = replica.witness ? 'witness' : replica.role;
     const sync = replica.replication.startsWith('Sync') || replica.syncPercent > 0 ? `${Math.floor(replica.syncPercent)}%` : '-';
     const derived = replica.derived ? ' (seen from peers)' : '';
+    const frozen = isSuspended(replica) ? seg(` I/O suspended (${replica.suspended})`, 'bad', true) : seg('');
     if (table) {
       lines.push(
         text(
@@ -203,13 +205,14 @@ function replicaLines(resource: TopologyResource, nodeWidth: number, width: numb
           seg(`${fit(formatBytes(replica.outOfSyncBytes), 10)} `, replica.outOfSyncBytes > 0 ? 'warn' : 'normal'),
           seg(`${fit(yesNo(replica.quorum), 6)} `, replica.quorum || replica.derived ? 'normal' : 'warn'),
           seg(yesNo(replica.allowTwoPrimaries), replica.allowTwoPrimaries ? 'warn' : 'normal'),
+          frozen,
           seg(derived, 'muted'),
         ),
       );
       continue;
     }
     lines.push(
-      text(seg(`  ${fit(replica.node, nodeWidth)} `), seg(role, replica.role === 'Primary' ? 'accent' : 'normal', replica.role === 'Primary'), seg(` ${replica.disk}`, tone), seg(derived, 'muted')),
+      text(seg(`  ${fit(replica.node, nodeWidth)} `), seg(role, replica.role === 'Primary' ? 'accent' : 'normal', replica.role === 'Primary'), seg(` ${replica.disk}`, tone), frozen, seg(derived, 'muted')),
     );
     lines.push(
       ...wrapChips(

@@ -11,6 +11,7 @@ const replica = (node: string, overrides: Partial<TopologyReplica> = {}): Topolo
   peerReachable: true,
   witness: false,
   quorum: true,
+  suspended: 'no',
   allowTwoPrimaries: false,
   syncPercent: 0,
   outOfSyncBytes: 0,
@@ -54,6 +55,10 @@ describe('formatting', () => {
 
     const outdated = resource([replica('msk-1', { disk: 'Outdated', replication: 'Off' }), replica('spb-1', { disk: 'Outdated', replication: 'Off' })], true);
     expect(replicationSummary(outdated)).toEqual({ text: 'Outdated/Off', tone: 'bad' });
+
+    // A Primary frozen by lost quorum is not healthy, whatever its disk says
+    const frozen = resource([replica('msk-1', { role: 'Primary', quorum: false, suspended: 'quorum', connection: 'Connecting', replication: 'Off', peerReachable: false }), replica('spb-1', { role: 'Unknown', disk: 'DUnknown', derived: true, peerReachable: false, suspended: '' })], true);
+    expect(replicationSummary(frozen)).toEqual({ text: 'I/O suspended (quorum) on msk-1', tone: 'bad' });
   });
 
   it('marks the RPO of a resource with data at risk, red over the target', () => {

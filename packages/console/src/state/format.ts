@@ -1,4 +1,4 @@
-import type { TopologyReplica, TopologyResource } from '@hvctl/common';
+import { isSuspended, type TopologyReplica, type TopologyResource } from '@hvctl/common';
 
 /**
  * How a piece of text should look, independent of the terminal library: the UI maps
@@ -105,6 +105,9 @@ function replicationState(resource: TopologyResource): Segment {
     return seg(`${target?.replication ?? 'Sync'} ${Math.floor(percent)}%`, 'warn');
   }
   if (replicas.length === 0) return seg('no diskful replica', 'bad');
+  // A frozen Primary looks healthy otherwise (UpToDate, Established toward the witness): say it first.
+  const frozen = replicas.find((replica) => replica.role === 'Primary' && isSuspended(replica));
+  if (frozen) return seg(`I/O suspended (${frozen.suspended}) on ${frozen.node}`, 'bad');
   // Replicas the console heard from first; derived ones (unreachable node) only say "unknown".
   const own = replicas.filter((replica) => !replica.derived);
   const anyUpToDate = replicas.some((replica) => replica.disk === 'UpToDate');

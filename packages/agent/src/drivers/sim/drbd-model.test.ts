@@ -1,5 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { connectionOf, handshake, hasQuorum, promoteRefusal, resourceView, type ConnectionView, type PeerInput } from './drbd-model.js';
+import {
+  connectionOf,
+  forcedSecondary,
+  handshake,
+  hasQuorum,
+  outdatesOnQuorumLoss,
+  outvoted,
+  promoteRefusal,
+  promotionOf,
+  resourceView,
+  suspendedOf,
+  witnessMemory,
+  type ConnectionView,
+  type PeerInput,
+} from './drbd-model.js';
 import type { PeerResourceState, SimResourceRecord } from './records.js';
 
 const GIB = 1024 ** 3;
@@ -238,5 +252,93 @@ describe('quorum with a diskless tie-breaker that still sees the lost peer', () 
     const secondary = record({ role: 'Secondary' });
     expect(hasQuorum(secondary, connections(secondary, down, witnessLostPeer))).toBe(true);
     expect(promoteRefusal(secondary, connections(secondary, down, witnessLostPeer), false)).toBeUndefined();
+  });
+});
+
+describe('a Secondary that loses quorum is Outdated', () => {
+  it('outdates an UpToDate Secondary that lost the majority of its connections, once it had quorum', () => {
+    // Given msk-1, Secondary, cut off from spb-1 and the witness
+    const self = record();
+    const isolated = connections(self, down, down);
+    // Then it is outvoted and outdates its disk (it had quorum before)
+    expect(outvoted(self, isolated)).toBe(true);
+    expect(outdatesOnQuorumLoss(self, isolated, true)).toBe(true);
+    // But not before its connections ever came up (boot), nor a Primary (suspended instead), nor an Inconsistent disk
+    expect(outdatesOnQuorumLoss(self, isolated, false)).toBe(false);
+    expect(outdatesOnQuorumLoss(record({ role: 'Primary' }), isolated, true)).toBe(false);
+    expect(outdatesOnQuorumLoss(record({ disk: 'Inconsistent' }), isolated, true)).toBe(false);
+  });
+
+  it('does not outdate a Secondary that keeps the witness (the Primary died; the witness may not have noticed yet)', () => {
+    // Given spb-1 (Primary) is dead and bak-1 still reports it connected for a heartbeat
+    const self = record();
+    const witnessStillSeesPeer = up(peerState({ client: true, disk: 'Diskless', connectedTo: ['msk-1', 'spb-1'] }));
+    const view = connections(self, down, witnessStillSeesPeer);
+    // Then it has no quorum for that moment, but it is not outvoted, so it is not outdated
+    expect(hasQuorum(self, view)).toBe(false);
+    expect(outdatesOnQuorumLoss(self, view, true)).toBe(false);
+  });
+
+  it('stays Outdated when it reconnects to the witness alone: promotion needs --force', () => {
+    const self = record({ disk: 'Outdated' });
+    const witnessLostPeer = up(peerState({ client: true, disk: 'Diskless', connectedTo: ['msk-1'] }));
+    const view = connections(self, down, witnessLostPeer);
+    expect(hasQuorum(self, view)).toBe(true);
+    expect(promoteRefusal(self, view, false)).toMatch(/disk Outdated: it lost quorum while a peer may have gone on writing\); drbdadm exit 17/);
+    expect(promotionOf(self, view)).toEqual({ mayPromote: false, promotionScore: 0 });
+  });
+});
+
+describe('a Primary that loses quorum', () => {
+  it('is suspended while it has no quorum, and reports it', () => {
+    const primary = record({ role: 'Primary' });
+    const isolated = connections(primary, down, down);
+    expect(suspendedOf(primary, isolated)).toBe('quorum');
+    expect(suspendedOf(primary, connections(primary, down, witness))).toBe('no');
+    expect(suspendedOf(record(), isolated)).toBe('no');
+    const view = resourceView(primary, isolated, new Map([['spb-1', down], ['bak-1', down]]), 1);
+    expect(view).toMatchObject({ quorum: false, suspended: 'quorum', mayPromote: false });
+  });
+
+  it('is forced Secondary when it returns to a peer that went on without it (on-suspended-primary-outdated force-secondary)', () => {
+    const suspended = record({ role: 'Primary', ioSuspended: true });
+    // Given the peer was promoted meanwhile, or wrote what this node lacks
+    expect(forcedSecondary('msk-1', suspended, peerState({ role: 'Primary' }))).toBe(true);
+    expect(forcedSecondary('msk-1', suspended, peerState({ outOfSync: { 'msk-1': 10 } }))).toBe(true);
+    // Not when the peer has nothing new (quorum simply returns and I/O resumes), nor when I/O was not suspended, nor toward the witness
+    expect(forcedSecondary('msk-1', suspended, peerState())).toBe(false);
+    expect(forcedSecondary('msk-1', record({ role: 'Primary' }), peerState({ role: 'Primary' }))).toBe(false);
+    expect(forcedSecondary('msk-1', suspended, peerState({ client: true, role: 'Primary' }))).toBe(false);
+  });
+});
+
+describe('promotionOf', () => {
+  it('scores a connected UpToDate Secondary above a lone one, and a Primary not at all', () => {
+    const self = record();
+    expect(promotionOf(self, connections(self, up(peerState())))).toEqual({ mayPromote: true, promotionScore: 10102 });
+    expect(promotionOf(self, connections(self, down))).toEqual({ mayPromote: true, promotionScore: 10001 });
+    expect(promotionOf(record({ role: 'Primary' }), connections(self, up(peerState())))).toEqual({ mayPromote: false, promotionScore: 0 });
+  });
+});
+
+describe('witnessMemory', () => {
+  /** bak-1's connections to msk-1 and spb-1. */
+  const bak = record({ name: 'vm-a', client: true, disk: 'Diskless', peers: [{ node: 'msk-1', client: false }, { node: 'spb-1', client: false }] });
+  const view = (msk: PeerInput, spb: PeerInput): ConnectionView[] => [
+    connectionOf('bak-1', bak, { node: 'msk-1', client: false }, msk),
+    connectionOf('bak-1', bak, { node: 'spb-1', client: false }, spb),
+  ];
+
+  it('remembers what the writing Primary said its cut-off peer lacks, after the Primary dies too', () => {
+    // Given msk-1 is cut off and spb-1 (Primary) reports msk-1 lacks 5 MiB
+    const during = witnessMemory({}, view(down, up(peerState({ role: 'Primary' }))), new Map([['spb-1', { 'msk-1': 5 * 1024 ** 2 }]]));
+    expect(during).toEqual({ 'msk-1': 5 * 1024 ** 2, 'spb-1': 0 });
+    // When spb-1 dies and msk-1 comes back to the witness alone
+    const after = witnessMemory(during, view(up(peerState({ disk: 'Outdated' })), down), new Map([['msk-1', {}]]));
+    // Then the witness still knows what msk-1 lacks
+    expect(after['msk-1']).toBe(5 * 1024 ** 2);
+    // And once spb-1 is back and reports msk-1 in sync, it forgets
+    const synced = witnessMemory(after, view(up(peerState()), up(peerState())), new Map<string, Record<string, number>>([['msk-1', {}], ['spb-1', { 'msk-1': 0 }]]));
+    expect(synced['msk-1']).toBe(0);
   });
 });

@@ -84,6 +84,70 @@ export function hasQuorum(record: SimResourceRecord, connections: readonly Conne
   return !witnesses.some((witness) => lostDiskful.some((node) => witness.peerSees.includes(node)));
 }
 
+/**
+ * Fewer than a majority of the members (this node included) are connected: DRBD's plain
+ * vote count with `quorum majority`, without the tie-breaker refinement of hasQuorum. A
+ * resource with fewer than three members has no quorum rule and is never outvoted.
+ */
+export function outvoted(record: SimResourceRecord, connections: readonly ConnectionView[]): boolean {
+  const members = 1 + record.peers.length;
+  if (members < 3) return false;
+  const votes = 1 + connections.filter((connection) => connection.connected).length;
+  return votes * 2 <= members;
+}
+
+/**
+ * DRBD 9 with quorum enabled marks the disk of a Secondary that loses quorum Outdated: the
+ * partition that kept quorum may go on writing without it, so this copy can no longer be
+ * trusted to be current and `drbdadm primary` refuses it without --force. It stays
+ * Outdated after quorum returns until a resync from an UpToDate peer brings it up to date
+ * (see the tick in world.ts). The sim applies this when the node is outvoted (it lost the
+ * majority of its connections), not on the tie-breaker refinement of hasQuorum: that one
+ * follows a witness's heartbeat, which lags a Primary's death by a heartbeat timeout, and
+ * a dead Primary outdates nobody. `wasQuorate` says whether the resource had quorum since
+ * this host came up: like DRBD waiting for its first connections at boot, the sim does not
+ * outdate a replica whose connections have not come up yet.
+ */
+export function outdatesOnQuorumLoss(record: SimResourceRecord, connections: readonly ConnectionView[], wasQuorate: boolean): boolean {
+  return wasQuorate && !record.client && record.role === 'Secondary' && record.disk === 'UpToDate' && outvoted(record, connections);
+}
+
+/**
+ * `on-suspended-primary-outdated force-secondary`: a Primary whose I/O was suspended for
+ * lost quorum (`on-no-quorum suspend-io`) learns on reconnecting that the others went on
+ * without it (the peer is Primary now, or holds writes this node lacks). DRBD then demotes
+ * it to Secondary and marks its disk Outdated, so it rejoins as a resync target instead of
+ * refusing the connection as a second Primary. Its suspended writes fail with I/O errors.
+ */
+export function forcedSecondary(self: string, record: SimResourceRecord, state: PeerResourceState): boolean {
+  if (record.client || state.client || record.role !== 'Primary' || !record.ioSuspended) return false;
+  return state.role === 'Primary' || (state.outOfSync[self] ?? 0) > 0;
+}
+
+/**
+ * What the diskless witness remembers of the diskful members' lag. A tie-breaker holds no
+ * data, but it stays connected to the partition that keeps quorum and learns there which
+ * member fell behind (DRBD tells it through the UUIDs, so it still sees that member as
+ * Outdated when it returns). The sim keeps the byte count the connected members report,
+ * and keeps it while nobody who could update it is connected: so when the Primary that
+ * wrote dies, the witness still knows what the surviving copy lacks. `reports` holds, per
+ * connected diskful member, what it says each peer lacks.
+ */
+export function witnessMemory(
+  previous: Readonly<Record<string, number>>,
+  connections: readonly ConnectionView[],
+  reports: ReadonlyMap<string, Readonly<Record<string, number>>>,
+): Record<string, number> {
+  const next: Record<string, number> = {};
+  for (const connection of connections) {
+    if (connection.peerClient) continue;
+    const others = [...reports.entries()].filter(([node]) => node !== connection.node).map(([, lacks]) => lacks[connection.node] ?? 0);
+    const reported = Math.max(0, ...others);
+    next[connection.node] = connection.connected && others.length ? reported : Math.max(previous[connection.node] ?? 0, reported);
+  }
+  return next;
+}
+
 /** Result of the handshake when a connection comes up. */
 export type Handshake = 'ok' | 'split-brain' | 'two-primaries';
 
@@ -113,12 +177,35 @@ export function promoteRefusal(record: SimResourceRecord, connections: readonly 
     return `${otherPrimary.node} is Primary for ${record.name} and two primaries are not allowed (drbdadm exit 11: State change failed: Multiple primaries not allowed by config)`;
   }
   if (record.disk !== 'UpToDate' && !force) {
-    return `${record.name} has no UpToDate data here (disk ${record.disk}); drbdadm exit 17: Need access to UpToDate data. Only --force promotes it, and then this copy wins over the peer's`;
+    const why = record.disk === 'Outdated' ? ': it lost quorum while a peer may have gone on writing' : '';
+    return `${record.name} has no UpToDate data here (disk ${record.disk}${why}); drbdadm exit 17: Need access to UpToDate data. Only --force promotes it, and then this copy wins over the peer's`;
   }
   if (!hasQuorum(record, connections) && !force) {
     return `${record.name} has no quorum here (the peer and the witness are unreachable); promoting could split the brain. Only --force overrides this`;
   }
   return undefined;
+}
+
+/**
+ * DRBD's `suspended` field: "quorum" while a Primary has no quorum (hvctl expects
+ * `on-no-quorum suspend-io`, so its I/O blocks instead of failing), otherwise "no". The
+ * sim has no user, no-data or fencing suspension.
+ */
+export function suspendedOf(record: SimResourceRecord, connections: readonly ConnectionView[]): string {
+  return record.role === 'Primary' && !hasQuorum(record, connections) ? 'quorum' : 'no';
+}
+
+/**
+ * drbdsetup's `may_promote` (a promotion is expected to succeed) and `promotion_score`.
+ * The score is the sim's approximation of drbdsetup's: 0 when it may not promote, else
+ * 10000 for local UpToDate data plus 100 per connected UpToDate peer and 1 per connected
+ * peer, so a better-connected replica ranks higher, as drbd-reactor's promoter expects.
+ */
+export function promotionOf(record: SimResourceRecord, connections: readonly ConnectionView[]): { mayPromote: boolean; promotionScore: number } {
+  const mayPromote = record.role === 'Secondary' && promoteRefusal(record, connections, false) === undefined;
+  if (!mayPromote) return { mayPromote, promotionScore: 0 };
+  const connected = connections.filter((connection) => connection.connected);
+  return { mayPromote, promotionScore: 10000 + 100 * connected.filter((connection) => connection.peerDisk === 'UpToDate').length + connected.length };
 }
 
 /** The Resource message for a record and its connections. */
@@ -146,6 +233,8 @@ export function resourceView(record: SimResourceRecord, connections: readonly Co
     role: record.role,
     diskState: record.disk,
     quorum: hasQuorum(record, connections),
+    suspended: suspendedOf(record, connections),
+    ...promotionOf(record, connections),
     allowTwoPrimaries: record.allowTwoPrimaries,
     protocol: record.protocol,
     sizeBytes: record.sizeBytes,

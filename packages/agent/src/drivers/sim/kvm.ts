@@ -116,6 +116,8 @@ export class SimKvm implements KvmDriver {
         await sleep(stepMs);
         if (options.signal?.aborted) throw new HvctlError('ABORTED', `migration of ${name} cancelled; it keeps running on ${world.name}`);
         if (!world.net.reachable(target)) throw unavailable(`lost ${target} during the migration of ${name}; it keeps running on ${world.name}`);
+        // QEMU's outgoing migration dies with its source process: a guest destroyed or crashed meanwhile arrives nowhere.
+        if (domain.state !== 'running') throw new HvctlError('ABORTED', `migration of ${name} failed: the source guest stopped (${domain.state}, ${domain.reason}) on ${world.name}; it runs nowhere`);
         if (world.migrationFailuresArmed > 0 && processed >= total / 2) {
           world.migrationFailuresArmed -= 1;
           throw new HvctlError('ABORTED', `migration of ${name} failed: internal error: qemu unexpectedly closed the migration connection; it keeps running on ${world.name}`);

@@ -21,8 +21,18 @@ export interface SimResourceRecord {
   /** Set by `connect --discard-my-data`: this node gives up its changes on the next handshake. */
   discardMyData: boolean;
   peers: { node: string; client: boolean }[];
-  /** Bytes each peer lacks (DRBD's bitmap per peer). */
+  /**
+   * Bytes each peer lacks (DRBD's bitmap per peer). On the diskless witness, which has no
+   * bitmap, the sim keeps here what the diskful members last told it a peer lacks (see
+   * witnessMemory in drbd-model.ts): the figure a failover states as the data at risk.
+   */
   outOfSync: Record<string, number>;
+  /**
+   * I/O is suspended because this Primary lost quorum (`on-no-quorum suspend-io`): its VM's
+   * writes block until quorum returns, or until it learns it is outdated and is demoted
+   * (`on-suspended-primary-outdated force-secondary`). Absent: false.
+   */
+  ioSuspended?: boolean;
   /** Checksum of the volume's content (sim/content.ts); changes as the VM writes. Absent: derived from the name. */
   checksum?: string;
 }

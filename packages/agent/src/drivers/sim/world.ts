@@ -4,7 +4,7 @@ import type { Announcement__Output, Domain__Output, Neighbor__Output, Resource__
 import { failedPrecondition, neighborKey, notFound, type Logger } from '@hvctl/common';
 import type { ChangeListener, DriverChange, LogLine } from '../types.js';
 import type { FaultTarget } from '../../services/faults.js';
-import { connectionOf, handshake, hasQuorum, promoteRefusal, resourceView, type ConnectionView, type PeerInput } from './drbd-model.js';
+import { connectionOf, forcedSecondary, handshake, hasQuorum, outdatesOnQuorumLoss, promoteRefusal, resourceView, witnessMemory, type ConnectionView, type PeerInput } from './drbd-model.js';
 import { corruptStoredBackup } from './backup-faults.js';
 import { advanceContent } from './content.js';
 import type { PeerHeartbeat, SimAnnouncementRecord, SimDomainRecord, SimNodeRecord, SimResourceRecord, SimVolumeSnapshotRecord } from './records.js';
@@ -73,6 +73,8 @@ export class SimWorld implements FaultTarget {
   private readonly syncTotals = new Map<string, number>();
   /** Connections (resource/peer) whose handshake has run since they came up. */
   private readonly handshaken = new Set<string>();
+  /** Resources that had quorum since this host came up (only those can lose it). */
+  private readonly quorate = new Set<string>();
   private readonly emitted = new Map<string, string>();
   private readonly listeners = new Set<ChangeListener>();
   private tickTimer?: NodeJS.Timeout;
@@ -386,6 +388,7 @@ export class SimWorld implements FaultTarget {
       record.role = 'Secondary';
       record.allowTwoPrimaries = false;
       record.discardMyData = false;
+      record.ioSuspended = false;
     }
     for (const domain of this.domains.values()) {
       if (domain.state !== 'shut off') {
@@ -445,19 +448,30 @@ export class SimWorld implements FaultTarget {
     this.lastTickMs = now;
     let dirty = false;
     for (const record of this.resources.values()) {
-      if (record.client) continue;
+      if (record.client) {
+        dirty = this.rememberLags(record) || dirty;
+        continue;
+      }
       // Connections depend on the record, the peers' states and the links, each of which refreshes when it changes.
       let connections = this.tickConnections.get(record.name);
       if (!connections) {
         connections = this.connections(record);
         this.tickConnections.set(record.name, connections);
       }
+      const shape = `${record.role}/${record.disk}/${record.standAlone}`;
       for (const connection of connections) {
         const key = `${record.name}/${connection.node}`;
         if (!connection.connected) this.handshaken.delete(key);
         if (connection.connected && !this.handshaken.has(key)) {
           this.handshaken.add(key);
           const state = this.peerStates.get(connection.node)?.resources[record.name];
+          if (state && forcedSecondary(this.name, record, state)) {
+            record.role = 'Secondary';
+            record.disk = 'Outdated';
+            record.ioSuspended = false;
+            this.log('error', 'drbd', `${record.name}: ${connection.node} went on without this node while its I/O was suspended (no quorum): demoted to Secondary, disk Outdated (on-suspended-primary-outdated force-secondary); writes still pending here fail with I/O errors`);
+            dirty = true;
+          }
           const verdict = state ? handshake(this.name, record, connection.node, state) : 'ok';
           if (verdict !== 'ok') {
             record.standAlone = true;
@@ -488,6 +502,11 @@ export class SimWorld implements FaultTarget {
           dirty = true;
         }
       }
+      if (shape !== `${record.role}/${record.disk}/${record.standAlone}`) {
+        connections = this.connections(record);
+        this.tickConnections.set(record.name, connections);
+      }
+      dirty = this.quorumRules(record, connections) || dirty;
       dirty = this.write(record, connections, dt) || dirty;
     }
     // Views depend on the records, the peers' states and the links: when none of them
@@ -496,10 +515,55 @@ export class SimWorld implements FaultTarget {
     if (dirty) this.scheduleSave();
   }
 
+  /**
+   * DRBD 9 with `quorum majority`, `on-no-quorum suspend-io` and
+   * `on-suspended-primary-outdated force-secondary` (the options docs/install.md asks for):
+   * a Primary that loses quorum suspends its I/O until quorum returns (or until it learns it
+   * is outdated: forcedSecondary, at the handshake); a Secondary that loses quorum marks its
+   * disk Outdated (outdatesOnQuorumLoss).
+   */
+  private quorumRules(record: SimResourceRecord, connections: readonly ConnectionView[]): boolean {
+    const quorum = hasQuorum(record, connections);
+    let dirty = false;
+    if (outdatesOnQuorumLoss(record, connections, this.quorate.has(record.name))) {
+      record.disk = 'Outdated';
+      this.log('warn', 'drbd', `${record.name}: lost quorum as Secondary: disk marked Outdated (the partition with quorum may go on writing without this copy)`);
+      dirty = true;
+    }
+    if (quorum) this.quorate.add(record.name);
+    // Like the outdating above, only a loss after the connections came up counts: an agent
+    // restart here rebuilds the links, which a real host's kernel DRBD would have kept.
+    if (record.role === 'Primary' && !quorum && !record.ioSuspended && this.quorate.has(record.name)) {
+      record.ioSuspended = true;
+      this.log('error', 'drbd', `${record.name}: lost quorum as Primary: I/O suspended (on-no-quorum suspend-io); its VM's writes block until quorum returns`);
+      dirty = true;
+    } else if (record.ioSuspended && (quorum || record.role !== 'Primary')) {
+      record.ioSuspended = false;
+      if (record.role === 'Primary') this.log('info', 'drbd', `${record.name}: quorum regained: I/O resumed`);
+      dirty = true;
+    }
+    return dirty;
+  }
+
+  /** The witness keeps what the diskful members report each other lacks (witnessMemory). */
+  private rememberLags(record: SimResourceRecord): boolean {
+    const connections = this.connections(record);
+    const reports = new Map<string, Record<string, number>>();
+    for (const connection of connections) {
+      const state = this.peerStates.get(connection.node)?.resources[record.name];
+      if (connection.connected && !connection.peerClient && state) reports.set(connection.node, state.outOfSync);
+    }
+    const next = witnessMemory(record.outOfSync, connections, reports);
+    if (JSON.stringify(next) === JSON.stringify(record.outOfSync)) return false;
+    record.outOfSync = next;
+    return true;
+  }
+
   /** The running VM writes; what cannot reach a disconnected peer is counted out-of-sync. */
   private write(record: SimResourceRecord, connections: readonly ConnectionView[], dt: number): boolean {
     if (record.role !== 'Primary' || record.disk !== 'UpToDate') return false;
     const writer = [...this.domains.values()].find((domain) => domain.state === 'running' && domain.resources.includes(record.name));
+    // Without quorum the Primary's I/O is suspended (on-no-quorum suspend-io): nothing is written.
     if (!writer || !hasQuorum(record, connections)) return false;
     const bytes = (this.timing.writeBytesPerSecond * dt) / writer.resources.length;
     advanceContent(record, bytes);

@@ -403,6 +403,9 @@ describe('site failover', () => {
     });
     await waitFor('the witness to lose msk', async () => (await h.lostBy('bak-1', 'vm-a', 'msk-1')) && (await h.lostBy('bak-1', 'vm-b', 'msk-2')));
     await waitFor('spb-1 to keep quorum through the witness', async () => (await h.resources('spb-1')).every((r) => r.quorum));
+    // And msk-1, without quorum on any resource, withdraws the public block on its own (its quorum guard), with no workflow
+    await waitFor('msk-1 to withdraw the public block itself', async () => (await h.bgpSpeakers(MAIN)).join() === 'spb-1', { timeoutMs: 8000 });
+    expect((await h.resources('msk-1')).find((r) => r.name === 'vm-a')).toMatchObject({ role: 'Primary', quorum: false, suspended: 'quorum' });
 
     // When a node of the cut site is asked to coordinate, it refuses
     const inside = await h.refusal(h.plan('msk-1', failoverSpec({ site: 'msk' })));
@@ -435,20 +438,21 @@ describe('site failover', () => {
 
     // Then every VM runs once, on spb-1, Primary and announced only there (the cut side's copies were stopped and demoted)
     expect(done.state, done.error).toBe('succeeded');
-    expect(done.steps.find((s) => s.id === 'fence-msk-1')?.detail).toBe(`withdrew 10.20.0.10/32; withdrew ${PUBLIC_BLOCK}; stopped vm-a (its disk had no quorum: it could not write); demoted vm-a`);
+    expect(done.steps.find((s) => s.id === 'fence-msk-1')?.detail).toBe('withdrew 10.20.0.10/32; stopped vm-a (its disk had no quorum: it could not write); demoted vm-a');
     await h.expectSafe(MAIN, { 'vm-a': 'spb-1', 'vm-b': 'spb-1', 'vm-c': 'spb-1' });
     // And the side that lost quorum announces no public block any more
     expect(await h.bgpSpeakers(MAIN)).toEqual(['spb-1']);
 
-    // When the cut heals, msk-1 (fenced: Secondary, nothing running) reconnects and fails back
+    // When the cut heals, msk-1 (fenced: Secondary, nothing running) reconnects; with quorum back, its guard announces the block it withdrew again
     await Promise.all(['msk-1', 'msk-2', 'spb-1', 'bak-1'].map((node) => cut(node, [])));
     await waitFor('msk-1 to reconnect to spb-1', async () => !(await h.lostBy('msk-1', 'vm-a', 'spb-1')));
+    await waitFor('msk-1 to announce the public block again', async () => (await h.bgpSpeakers(MAIN)).join() === 'msk-1,spb-1');
+    // And it fails back
     const back = await h.plan('msk-1', { failback: { node: 'msk-1' } });
     expect(outline(back.steps)).toEqual([
       'resync: resync vm-a on msk-1 from spb-1 (SyncTarget) until UpToDate',
       'resync: resync vm-c on msk-1 from spb-1 (SyncTarget) until UpToDate',
       ...migrationOutline('vm-a', 'spb-1', 'msk-1'),
-      `route: announce public block ${PUBLIC_BLOCK} from msk-1 again`,
       'verify: verify msk-1: every resynced resource UpToDate on both sides, one Primary each, vm-a home',
     ]);
     const failback = await h.submit('msk-1', { failback: { node: 'msk-1' } });
@@ -556,5 +560,111 @@ describe('failback after a split brain', () => {
     // And nothing was changed by the refusal
     expect((await h.resources('spb-1'))[0]?.role).toBe('Primary');
     expect((await h.resources('msk-1'))[0]?.role).toBe('Primary');
+  });
+});
+
+// ---- the survivor's copy is out of date, or on a drained node -------------------------------
+
+describe('failover to a survivor that is Outdated or cordoned', () => {
+  let lab: Lab | undefined;
+  const h = helpers(() => lab as Lab);
+  afterEach(async () => {
+    await lab?.close();
+    lab = undefined;
+  });
+  const cut = (node: string, sites: string[]) =>
+    unary<SetPartitionResponse__Output>('SetPartition', (cb) => h.client(node).faults.setPartition({ unreachableSites: sites }, deadline(), cb));
+  const nodes: LabNodeSpec[] = [
+    { name: 'msk-2', site: 'msk' },
+    { name: 'spb-2', site: 'spb', child: true },
+    { name: 'bak-1', site: 'bak', siteKind: 'backup' },
+  ];
+
+  it('refuses to promote a copy that went Outdated while its peer kept writing, states what is at risk, and promotes it only with --force', async () => {
+    // Given spb-2 runs vm-a, replicated to msk-2, witnessed by bak-1
+    lab = await Lab.start({
+      nodes,
+      seeds: buildSeeds(['msk-2', 'spb-2', 'bak-1'], [{ name: 'vm-a', home: 'spb-2', peer: 'msk-2', witness: 'bak-1' }], 'bak-1'),
+      clusterFile: true,
+      timing: { writeBytesPerSecond: 8 * MIB },
+    });
+    await h.settled();
+    // When msk is cut off (lab fault cut msk): msk-2 loses quorum and its copy is Outdated, while spb-2 keeps writing with bak-1's vote
+    await Promise.all([cut('msk-2', ['spb', 'bak']), cut('spb-2', ['msk']), cut('bak-1', ['msk'])]);
+    await waitFor('msk-2 Outdated', async () => (await h.resources('msk-2'))[0]?.diskState === 'Outdated');
+    await waitFor('spb-2 to write 4 MiB without msk-2, and the witness to know', async () => {
+      const lacks = (await h.resources('bak-1'))[0]?.peers.find((p) => p.node === 'msk-2')?.outOfSyncBytes ?? 0;
+      return Number(lacks) >= 4 * MIB;
+    });
+    // And spb-2 dies (lab fault kill spb-2), then msk heals (lab fault heal msk)
+    await lab.kill('spb-2');
+    await waitFor('bak-1 to lose spb-2', () => h.lostBy('bak-1', 'vm-a', 'spb-2'));
+    await Promise.all([cut('msk-2', []), cut('bak-1', [])]);
+    await waitFor('msk-2 to regain quorum through the witness', async () => (await h.resources('msk-2'))[0]?.quorum === true);
+
+    // Then msk-2's copy is still Outdated: it never got what spb-2 wrote, and DRBD refuses to promote it without force
+    const survivor = (await h.resources('msk-2'))[0];
+    expect(survivor).toMatchObject({ diskState: 'Outdated', quorum: true, mayPromote: false, suspended: 'no' });
+
+    // When the failover is planned without --force
+    const refused = await h.refusal(h.plan('msk-2', failoverSpec({ node: 'spb-2' })));
+    // Then it is refused, naming the Outdated copy and the data at risk (what the SURVIVOR lacks), and the override
+    expect(refused.code).toBe('FAILED_PRECONDITION');
+    expect(refused.message).toMatch(
+      /msk-2's copy of vm-a is Outdated, not UpToDate: spb-2 went on writing without it from \d\d:\d\d:\d\dZ until the witness lost spb-2 at \d\d:\d\d:\d\dZ \(\d+\.\d s\); the witness bak-1 last knew msk-2 lacked \d+\.\d MiB; promoting it loses those writes/,
+    );
+    expect(refused.message).toMatch(/--force is the operator override/);
+    expect((await h.resources('msk-2'))[0]?.role).toBe('Secondary');
+
+    // When it is run with --force
+    const plan = await h.plan('msk-2', failoverSpec({ node: 'spb-2' }, true));
+    expect(plan.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/^FORCED: msk-2's copy of vm-a is Outdated/)]));
+    const submitted = await h.submit('msk-2', failoverSpec({ node: 'spb-2' }, true));
+    const done = (await h.follow('msk-2', submitted.id)).at(-1) as Workflow__Output;
+    // Then vm-a runs on msk-2, and the RPO line states the writes lost, not "0 at risk"
+    expect(done.state, done.error).toBe('succeeded');
+    const rpo = done.summary.find((line) => line.startsWith('RPO vm-a'));
+    expect(rpo).toMatch(/^RPO vm-a \(protocol C\): msk-2's copy was Outdated and was forced: \d+\.\d MiB that spb-2 wrote without msk-2 are LOST \(\d+\.\d s of writes, within the 60 s RPO\)/);
+    expect(rpo).not.toMatch(/0 acknowledged writes at risk/);
+    await h.expectSafe(['msk-2'], { 'vm-a': 'msk-2' });
+  });
+
+  it('starts the VMs on a drained (cordoned) node when it holds the only surviving copy, saying so in the plan', async () => {
+    // Given msk-2 runs vm-a and spb-2 runs vm-b, each replicated to the other
+    lab = await Lab.start({
+      nodes,
+      seeds: buildSeeds(
+        ['msk-2', 'spb-2', 'bak-1'],
+        [
+          { name: 'vm-a', home: 'msk-2', peer: 'spb-2', witness: 'bak-1' },
+          { name: 'vm-b', home: 'spb-2', peer: 'msk-2', witness: 'bak-1' },
+        ],
+        'bak-1',
+      ),
+      clusterFile: true,
+    });
+    await h.settled();
+    // And msk-2 is drained for maintenance: vm-a moves to spb-2, msk-2 is cordoned
+    const drain = await h.submit('msk-2', { drain: { node: 'msk-2', parallel: 2, skipUnmovable: false } });
+    expect(((await h.follow('msk-2', drain.id)).at(-1) as Workflow__Output).state).toBe('succeeded');
+    await h.expectSafe(['msk-2', 'spb-2'], { 'vm-a': 'spb-2', 'vm-b': 'spb-2' });
+    // When spb-2 dies
+    await lab.kill('spb-2');
+    await waitFor('msk-2 to lose spb-2 and keep quorum', async () => (await h.lostBy('msk-2', 'vm-a', 'spb-2')) && (await h.resources('msk-2')).every((r) => r.quorum));
+
+    // Then the failover plan uses msk-2 anyway, saying why
+    const plan = await h.plan('msk-2', failoverSpec({ node: 'spb-2' }));
+    expect(plan.title).toBe('Fail over spb-2: 2 VM(s) to msk-2');
+    expect(plan.warnings).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^msk-2 is cordoned \(.*\): it is the only surviving copy of vm-a, so vm-a starts there anyway$/),
+        expect.stringMatching(/^msk-2 is cordoned \(.*\): it is the only surviving copy of vm-b, so vm-b starts there anyway$/),
+      ]),
+    );
+    // And it runs: both VMs start on msk-2, past its cordon, without --force
+    const submitted = await h.submit('msk-2', failoverSpec({ node: 'spb-2' }));
+    const done = (await h.follow('msk-2', submitted.id)).at(-1) as Workflow__Output;
+    expect(done.state, done.error).toBe('succeeded');
+    await h.expectSafe(['msk-2'], { 'vm-a': 'msk-2', 'vm-b': 'msk-2' });
   });
 });

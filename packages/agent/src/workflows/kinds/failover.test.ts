@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { PeerConnection__Output, Resource__Output } from '@hvctl/proto';
 import type { ResyncEntry } from '../resync.js';
 import { failbackStages } from './failback.js';
-import { failoverKind, formatBytes, notCutOff, rpoLines, rtoLines, type FailoverData, type FailoverVm } from './failover.js';
+import { describeLacks, failoverKind, formatBytes, notCutOff, rpoLines, rtoLines, type FailoverData, type FailoverVm } from './failover.js';
 
 const peer = (node: string, connectionState: string, extra: Partial<PeerConnection__Output> = {}): PeerConnection__Output => ({
   node,
@@ -23,6 +23,9 @@ const resource = (name: string, role: string, quorum: boolean, peers: PeerConnec
   role,
   diskState: 'UpToDate',
   quorum,
+  suspended: 'no',
+  mayPromote: false,
+  promotionScore: 0,
   allowTwoPrimaries: false,
   protocol: 'C',
   sizeBytes: 1024 ** 3,
@@ -68,13 +71,27 @@ describe('the failover summary', () => {
   });
 
   it('reports zero acknowledged writes at risk for protocol C, unknown for A and B, and what the lost node lacks', () => {
-    const lines = rpoLines(data([vm('vm-a', 'C', { lostLacksBytes: 0 }), vm('vm-b', 'A', { lostLacksBytes: 5 * 1024 ** 2 }), vm('vm-c', 'C', { survivorDisk: 'Outdated' })]), new Map([['vm-a', 12 * 1024 ** 2]]));
+    const lines = rpoLines(data([vm('vm-a', 'C', { lostLacksBytes: 0 }), vm('vm-b', 'A', { lostLacksBytes: 5 * 1024 ** 2 }), vm('vm-c', 'C', { survivorDisk: 'Outdated', survivorLacks: { fromUnixMs: 0, untilUnixMs: 0 } })]), new Map([['vm-a', 12 * 1024 ** 2]]));
     expect(lines).toEqual([
       'RPO vm-a (protocol C): 0 acknowledged writes at risk (protocol C acknowledges a write only once both disks have it), within the 60 s RPO; spb-1 lacked 0 B at planning, 12.0 MiB now (failback resyncs it).',
       "RPO vm-b (protocol A): writes spb-1 acknowledged but had not yet replicated are UNKNOWN (protocol A acknowledges before the peer's disk has them), so the 60 s RPO cannot be confirmed; spb-1 lacked 5.0 MiB at planning (failback resyncs it).",
-      "RPO vm-c (protocol C): 0 acknowledged writes at risk (protocol C acknowledges a write only once both disks have it), within the 60 s RPO; spb-1 lacked 0 B at planning (failback resyncs it). The survivor's copy was Outdated and was forced: writes it had not received are LOST.",
+      "RPO vm-c (protocol C): msk-1's copy was Outdated and was forced: an unknown amount that spb-1 wrote without msk-1 is LOST (the 60 s RPO cannot be confirmed); spb-1 lacked 0 B at planning (failback resyncs it).",
     ]);
     expect([formatBytes(512), formatBytes(1536), formatBytes(3 * 1024 ** 3)]).toEqual(['512 B', '1.5 KiB', '3.0 GiB']);
+  });
+
+  it('states what a forced Outdated survivor lacks: the bytes the witness knew and the window, against the RPO', () => {
+    // Given msk-1's copy was Outdated: spb-1 wrote 5.5 MiB without it for 10 s (within the RPO), or for 90 s (over it)
+    const lacks = (seconds: number) => ({ bytes: 5.5 * 1024 ** 2, fromUnixMs: 1_000_000, untilUnixMs: 1_000_000 + seconds * 1000 });
+    const [within, over] = rpoLines(data([vm('vm-a', 'C', { survivorDisk: 'Outdated', survivorLacks: lacks(10) }), vm('vm-b', 'C', { survivorDisk: 'Inconsistent', survivorLacks: lacks(90) })]), new Map());
+    // Then the line names the survivor's loss, not "0 acknowledged writes"
+    expect(within).toBe("RPO vm-a (protocol C): msk-1's copy was Outdated and was forced: 5.5 MiB that spb-1 wrote without msk-1 are LOST (10.0 s of writes, within the 60 s RPO); spb-1 lacked 0 B at planning (failback resyncs it).");
+    expect(over).toMatch(/msk-1's copy was Inconsistent and was forced: 5\.5 MiB .* are LOST \(90\.0 s of writes, OVER the 60 s RPO\)/);
+    // And the plan's refusal reads the same facts
+    expect(describeLacks(lacks(10), 'msk-1', 'spb-1', 'bak-1')).toBe('spb-1 went on writing without it from 00:16:40Z until the witness lost spb-1 at 00:16:50Z (10.0 s); the witness bak-1 last knew msk-1 lacked 5.5 MiB');
+    expect(describeLacks({ fromUnixMs: 0, untilUnixMs: 0 }, 'msk-1', 'spb-1', 'bak-1')).toBe(
+      'spb-1 may have written without it; how much msk-1 lacks is not known (spb-1 does not answer and the witness holds no figure)',
+    );
   });
 });
 
@@ -111,6 +128,13 @@ describe('the failover program', () => {
       'route: route-vm-b',
       'route: route-vm-a',
       'verify: verify',
+    ]);
+    // And a node outside the lost set that announces the public block without quorum is unannounced in the fence phase
+    const quorumless = failoverKind.program({ ...withFence, quorumless: [{ node: 'spb-2', prefixes: ['203.0.113.0/24'] }] });
+    const fenceSteps = ('steps' in quorumless.stages[0]! ? quorumless.stages[0].steps : []).filter((step) => step.phase === 'fence');
+    expect(fenceSteps.map((step) => `${step.id}: ${step.title}`)).toEqual([
+      'fence-spb-1: fence spb-1: withdraw its announcements if it can still be reached (best effort)',
+      'unannounce-spb-2: withdraw 203.0.113.0/24 from spb-2: it lost quorum on every resource',
     ]);
     expect(steps.find((step) => step.id === 'fence-spb-1')?.command).toBe(
       'birdc configure  # on spb-1: remove 10.20.0.11/32, 10.20.0.10/32  # spb-1 does not answer; DRBD quorum (survivor + witness) keeps it from being promoted',

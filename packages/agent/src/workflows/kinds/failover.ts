@@ -12,6 +12,7 @@ import type {
   WorkflowSpec__Output,
 } from '@hvctl/proto';
 import { HvctlError, deadline, failedPrecondition, invalidArgument, notFound, unary, validateNodeName } from '@hvctl/common';
+import { lostQuorumEverywhere } from '../../quorum-guard.js';
 import type { ClusterAccess } from '../cluster-access.js';
 import { isRunning, moveVmRouteStep, promoteStep, requestId, startVmStep } from '../steps.js';
 import type { Planned, Program, Step, StepContext, WorkflowKind } from '../types.js';
@@ -41,6 +42,14 @@ export interface FailoverVm {
   readonly lostLacksBytes: number;
   /** The survivor's disk state when planned ("UpToDate" unless forced). */
   readonly survivorDisk: string;
+  /**
+   * What the survivor lacks of what the lost node wrote, when its copy is not UpToDate:
+   * the bytes as the witness last knew them (absent when nobody knows), and the window in
+   * which the lost node wrote without it (Unix ms; 0 when unknown).
+   */
+  readonly survivorLacks?: { readonly bytes?: number; readonly fromUnixMs: number; readonly untilUnixMs: number };
+  /** The survivor is cordoned but holds the only surviving copy: promoted there anyway (past the cordon). */
+  readonly cordonedSurvivor?: string;
 }
 
 /** What fencing does on one lost node. */
@@ -79,6 +88,14 @@ export interface FailoverData {
   /** In priority order. */
   readonly vms: readonly FailoverVm[];
   readonly bgp: readonly BgpMove[];
+  /** Answering nodes outside the lost set that announce a public block without quorum: withdrawn there. */
+  readonly quorumless?: readonly QuorumlessSpeaker[];
+}
+
+/** A node that announces a public block while it has lost quorum on every replicated resource. */
+export interface QuorumlessSpeaker {
+  readonly node: string;
+  readonly prefixes: readonly string[];
 }
 
 // ---- small helpers ----------------------------------------------------------------------
@@ -294,13 +311,15 @@ function findRecoverable(survey: Survey): FailoverVm[] {
         continue;
       }
       // The VM ran on the lost node (or nowhere): recover it here.
-      if (view.cordoned) survey.hard.push(`${survivor} is cordoned (${view.cordoned}): no VM can start there; uncordon it first`);
       if (!witness) survey.overridable.push(`there is no witness site, so nothing tells "${link.node} is down" from "the link to ${link.node} is cut"`);
       else if (!witnessView) survey.overridable.push(`the witness ${witness} does not answer, so it cannot confirm that ${link.node} is lost`);
       else if (!witnessConfirms(witnessView.resources, resource.name, link.node)) survey.overridable.push(`the witness ${witness} does not confirm that ${link.node} is lost for ${resource.name}`);
       if (!resource.quorum) survey.overridable.push(`${survivor} has no quorum for ${resource.name}`);
-      if (resource.diskState !== 'UpToDate') {
-        survey.overridable.push(`${survivor}'s copy of ${resource.name} is ${resource.diskState}, not UpToDate (promoting it would lose what ${link.node} had)`);
+      const lacks = resource.diskState === 'UpToDate' ? undefined : survivorLacks(survey, resource.name, survivor, link);
+      if (lacks) {
+        survey.overridable.push(
+          `${survivor}'s copy of ${resource.name} is ${resource.diskState}, not UpToDate: ${describeLacks(lacks, survivor, link.node, witness)}; promoting it loses those writes`,
+        );
       }
       vms.push({
         vm: domain.name,
@@ -312,6 +331,8 @@ function findRecoverable(survey: Survey): FailoverVm[] {
         protocol: resource.protocol,
         lostLacksBytes: Number(link.outOfSyncBytes),
         survivorDisk: resource.diskState,
+        ...(lacks ? { survivorLacks: lacks } : {}),
+        ...(view.cordoned ? { cordonedSurvivor: view.cordoned } : {}),
       });
     }
     for (const [partner, fact] of partners) {
@@ -324,7 +345,51 @@ function findRecoverable(survey: Survey): FailoverVm[] {
       }
     }
   }
-  return vms.sort((a, b) => a.priority - b.priority || a.vm.localeCompare(b.vm));
+  return pickSurvivors(survey, vms).sort((a, b) => a.priority - b.priority || a.vm.localeCompare(b.vm));
+}
+
+/**
+ * One survivor per VM: an UpToDate copy on a node that is not cordoned first. A cordoned
+ * node (drained, in maintenance) is used only when it holds the only surviving copy, and
+ * the plan says so: a VM down is worse than a VM on a node being serviced.
+ */
+function pickSurvivors(survey: Survey, candidates: readonly FailoverVm[]): FailoverVm[] {
+  const rank = (vm: FailoverVm): number => (vm.cordonedSurvivor ? 2 : 0) + (vm.survivorDisk === 'UpToDate' ? 0 : 1);
+  const chosen = new Map<string, FailoverVm>();
+  for (const vm of candidates) {
+    const current = chosen.get(vm.vm);
+    if (!current || rank(vm) < rank(current)) chosen.set(vm.vm, vm);
+  }
+  for (const vm of chosen.values()) {
+    if (vm.cordonedSurvivor) {
+      survey.warnings.push(`${vm.to} is cordoned (${vm.cordonedSurvivor}): it is the only surviving copy of ${vm.resource}, so ${vm.vm} starts there anyway`);
+    }
+  }
+  return [...chosen.values()];
+}
+
+/** What `survivor` lacks of what the lost node wrote: the witness's figure and the window between the two losses. */
+function survivorLacks(survey: Survey, resource: string, survivor: string, link: Resource__Output['peers'][number]): NonNullable<FailoverVm['survivorLacks']> {
+  const witness = survey.cluster.witness();
+  const witnessResource = witness ? survey.views.get(witness)?.resources.find((candidate) => candidate.name === resource) : undefined;
+  const known = Number(witnessResource?.peers.find((peer) => peer.node === survivor)?.outOfSyncBytes ?? 0);
+  const witnessLost = witnessResource?.peers.find((peer) => peer.node === link.node);
+  const fromUnixMs = Number(link.connectionChangedUnixMs);
+  const untilUnixMs = witnessLost && witnessLost.connectionState !== 'Connected' ? Number(witnessLost.connectionChangedUnixMs) : 0;
+  return { ...(known > 0 ? { bytes: known } : {}), fromUnixMs, untilUnixMs: untilUnixMs > fromUnixMs ? untilUnixMs : 0 };
+}
+
+/** "spb-2 went on writing without it from 23:51:02Z until the witness lost spb-2 at 23:51:12Z (10.0 s); the witness bak-1 last knew msk-2 lacked 5.5 MiB". */
+export function describeLacks(lacks: NonNullable<FailoverVm['survivorLacks']>, survivor: string, lost: string, witness: string | undefined): string {
+  const window =
+    lacks.fromUnixMs > 0 && lacks.untilUnixMs > 0
+      ? `${lost} went on writing without it from ${clock(lacks.fromUnixMs)} until the witness lost ${lost} at ${clock(lacks.untilUnixMs)} (${seconds(lacks.untilUnixMs - lacks.fromUnixMs)})`
+      : `${lost} may have written without it${lacks.fromUnixMs > 0 ? ` since ${clock(lacks.fromUnixMs)}` : ''}`;
+  const bytes =
+    lacks.bytes !== undefined
+      ? `the witness ${witness ?? ''} last knew ${survivor} lacked ${formatBytes(lacks.bytes)}`.replace('  ', ' ')
+      : `how much ${survivor} lacks is not known (${lost} does not answer and the witness holds no figure)`;
+  return `${window}; ${bytes}`;
 }
 
 /** The witness's view: has it lost the lost nodes too? And which resources have no surviving replica at all. */
@@ -391,17 +456,18 @@ async function routeEvidence(survey: Survey, vms: readonly FailoverVm[]): Promis
  * no survivor announces it any more: to a survivor of the lost site if one answers, else
  * to one of another main site (preferring a node that takes VMs, then the coordinator).
  */
-function planPublicBlock(survey: Survey, vms: readonly FailoverVm[]): { blocks: string[]; moves: BgpMove[] } {
+function planPublicBlock(survey: Survey, vms: readonly FailoverVm[], quorumless: readonly QuorumlessSpeaker[]): { blocks: string[]; moves: BgpMove[] } {
   const { cluster } = survey;
   const blocks = unique([...(cluster.cluster.publicBlock ? [cluster.cluster.publicBlock] : []), ...[...survey.cutOff].flatMap((node) => bgpBlocksOf(survey.views.get(node)))]);
   const mainSites = new Set(cluster.cluster.sites.filter((candidate) => candidate.kind === 'main').map((candidate) => candidate.name));
-  const mainSurvivors = survey.survivors.filter((node) => mainSites.has(cluster.siteOf(node)));
+  const withoutQuorum = new Set(quorumless.map((speaker) => speaker.node));
+  const mainSurvivors = survey.survivors.filter((node) => mainSites.has(cluster.siteOf(node)) && !withoutQuorum.has(node));
   const preferred = (candidates: string[]): string | undefined =>
     candidates.find((node) => vms.some((vm) => vm.to === node)) ?? candidates.find((node) => node === cluster.self) ?? candidates[0];
   const moves: BgpMove[] = [];
   for (const prefix of blocks) {
-    const formerly = announcers(survey, prefix, survey.cutOff);
-    const bySurvivors = announcers(survey, prefix, survey.survivors);
+    const formerly = announcers(survey, prefix, [...survey.cutOff, ...withoutQuorum]);
+    const bySurvivors = announcers(survey, prefix, survey.survivors.filter((node) => !withoutQuorum.has(node)));
     if (bySurvivors.length) {
       const fenced = formerly.length ? ` (and from ${formerly.join(', ')}, fenced)` : '';
       survey.evidence.push({ source: 'routes', fact: `public block ${prefix} is announced by BGP from ${bySurvivors.join(', ')}${fenced}`, supportsLoss: false });
@@ -416,6 +482,19 @@ function planPublicBlock(survey: Survey, vms: readonly FailoverVm[]): { blocks: 
     else moves.push({ prefix, to, lostSite: survey.lostSites[0] ?? '', formerly });
   }
   return { blocks, moves };
+}
+
+/** Answering nodes outside the lost set that announce a public block although they lost quorum on every replicated resource. */
+function findQuorumless(survey: Survey): QuorumlessSpeaker[] {
+  const speakers: QuorumlessSpeaker[] = [];
+  for (const node of survey.survivors) {
+    const view = survey.views.get(node);
+    const prefixes = bgpBlocksOf(view);
+    if (!view || !prefixes.length || !lostQuorumEverywhere(view.resources)) continue;
+    survey.evidence.push({ source: 'routes', fact: `${node} announces ${prefixes.join(', ')} but has lost quorum on every resource: the failover withdraws it there`, supportsLoss: false });
+    speakers.push({ node, prefixes });
+  }
+  return speakers;
 }
 
 async function planFailover(spec: WorkflowSpec__Output, cluster: ClusterAccess): Promise<Planned<FailoverData>> {
@@ -450,7 +529,8 @@ async function planFailover(spec: WorkflowSpec__Output, cluster: ClusterAccess):
   const vms = findRecoverable(survey);
   witnessEvidence(survey);
   await routeEvidence(survey, vms);
-  const { blocks, moves: bgp } = planPublicBlock(survey, vms);
+  const quorumless = findQuorumless(survey);
+  const { blocks, moves: bgp } = planPublicBlock(survey, vms, quorumless);
 
   const hard = unique(survey.hard);
   const overridable = unique(survey.overridable);
@@ -482,7 +562,7 @@ async function planFailover(spec: WorkflowSpec__Output, cluster: ClusterAccess):
   const targets = unique([...vms.map((vm) => vm.to), ...bgp.map((move) => move.to)]);
   return {
     title: `Fail over ${label}: ${vms.length} VM(s) to ${targets.join(', ') || 'no survivor'}${force ? ' (forced)' : ''}`,
-    data: { lost, site, coordinator: cluster.self, force, lossUnixMs: survey.lossUnixMs, fence, vms, bgp },
+    data: { lost, site, coordinator: cluster.self, force, lossUnixMs: survey.lossUnixMs, fence, vms, bgp, quorumless },
     nodes: unique([cluster.self, ...targets]).sort(),
     resources: vms.map((vm) => vm.resource),
     warnings,
@@ -609,6 +689,33 @@ function fenceStep(target: FenceTarget, data: FailoverData): Step {
   };
 }
 
+/** Withdraws the public block from a node outside the lost set that lost quorum on every resource (left alone if it regained quorum). */
+function withdrawQuorumlessStep(speaker: QuorumlessSpeaker): Step {
+  const { node, prefixes } = speaker;
+  const id = `unannounce-${node}`;
+  return {
+    id,
+    title: `withdraw ${prefixes.join(', ')} from ${node}: it lost quorum on every resource`,
+    node,
+    phase: 'fence',
+    preconditions: [`${node} has no quorum on any replicated resource`],
+    command: `birdc configure  # on ${node}: remove ${prefixes.join(', ')} from the BGP export`,
+    verify: `${node} announces none of ${prefixes.join(', ')}`,
+    run: async (ctx) => {
+      const resources = await ctx.cluster.resources(node).catch(() => undefined);
+      if (!resources) return `${node} does not answer any more; its agent withdraws the block on its own while it lacks quorum`;
+      if (!lostQuorumEverywhere(resources)) return `${node} has quorum again; its announcement of ${prefixes.join(', ')} is left as it is`;
+      const notes: string[] = [];
+      for (const prefix of prefixes) {
+        if (await withdrawOn(ctx, id, node, prefix, MUTATE_MS)) notes.push(`withdrew ${prefix} from ${node}`);
+      }
+      const left = (await ctx.cluster.announcements(node)).filter((a) => prefixes.includes(a.prefix));
+      if (left.length) throw failedPrecondition(`${node} still announces ${left.map((a) => a.prefix).join(', ')}`);
+      return notes.join('; ') || 'already withdrawn';
+    },
+  };
+}
+
 /** A step that refuses when `vm` runs on a reachable node other than `node`. */
 function guardSingleCopy(step: Step, vm: string, node: string): Step {
   return {
@@ -683,11 +790,23 @@ function verifyStep(data: FailoverData): Step {
 /** The failover's steps, in plan order. */
 export function failoverSteps(data: FailoverData): Step[] {
   const promotes = data.vms.map((vm) =>
-    guardSingleCopy(promoteStep(`promote-${vm.resource}`, vm.to, vm.resource, 'promote', data.force, [`${vm.from} lost (detect)`, `${vm.vm} runs nowhere`]), vm.vm, vm.to),
+    guardSingleCopy(
+      promoteStep(
+        `promote-${vm.resource}`,
+        vm.to,
+        vm.resource,
+        'promote',
+        data.force,
+        [`${vm.from} lost (detect)`, `${vm.vm} runs nowhere`, ...(vm.cordonedSurvivor ? [`${vm.to} is cordoned but holds the only surviving copy`] : [])],
+        { ignoreCordon: vm.cordonedSurvivor !== undefined },
+      ),
+      vm.vm,
+      vm.to,
+    ),
   );
-  const starts = data.vms.map((vm) => guardSingleCopy(startVmStep(`start-${vm.vm}`, vm.vm, vm.to, 'start'), vm.vm, vm.to));
+  const starts = data.vms.map((vm) => guardSingleCopy(startVmStep(`start-${vm.vm}`, vm.vm, vm.to, 'start', { ignoreCordon: vm.cordonedSurvivor !== undefined }), vm.vm, vm.to));
   const routes = data.vms.map((vm) => moveVmRouteStep(`route-${vm.vm}`, vm.vm, vm.ip, vm.to, [vm.from], 'route'));
-  return [detectStep(data), ...data.fence.map((target) => fenceStep(target, data)), ...promotes, ...starts, ...routes, ...data.bgp.map(bgpStep), verifyStep(data)];
+  return [detectStep(data), ...data.fence.map((target) => fenceStep(target, data)), ...(data.quorumless ?? []).map(withdrawQuorumlessStep), ...promotes, ...starts, ...routes, ...data.bgp.map(bgpStep), verifyStep(data)];
 }
 
 // ---- make-safe and summary --------------------------------------------------------------
@@ -750,11 +869,17 @@ export function rtoLines(data: FailoverData, timings: ReadonlyMap<string, number
 export function rpoLines(data: FailoverData, lacksNow: ReadonlyMap<string, number>): string[] {
   return data.vms.map((vm) => {
     const lacks = `${vm.from} lacked ${formatBytes(vm.lostLacksBytes)} at planning${lacksNow.has(vm.resource) ? `, ${formatBytes(lacksNow.get(vm.resource) ?? 0)} now` : ''} (failback resyncs it)`;
-    const behind = vm.survivorDisk === 'UpToDate' ? '' : ` The survivor's copy was ${vm.survivorDisk} and was forced: writes it had not received are LOST.`;
-    if (vm.protocol === 'C') {
-      return `RPO ${vm.resource} (protocol C): 0 acknowledged writes at risk (protocol C acknowledges a write only once both disks have it), within the ${RPO_BUDGET_MS / 1000} s RPO; ${lacks}.${behind}`;
+    if (vm.survivorDisk !== 'UpToDate') {
+      const behind = vm.survivorLacks;
+      const window = behind && behind.fromUnixMs > 0 && behind.untilUnixMs > 0 ? behind.untilUnixMs - behind.fromUnixMs : undefined;
+      const amount = behind?.bytes !== undefined ? formatBytes(behind.bytes) : 'an unknown amount';
+      const verdict = window === undefined ? `the ${RPO_BUDGET_MS / 1000} s RPO cannot be confirmed` : window <= RPO_BUDGET_MS ? `${seconds(window)} of writes, within the ${RPO_BUDGET_MS / 1000} s RPO` : `${seconds(window)} of writes, OVER the ${RPO_BUDGET_MS / 1000} s RPO`;
+      return `RPO ${vm.resource} (protocol ${vm.protocol}): ${vm.to}'s copy was ${vm.survivorDisk} and was forced: ${amount} that ${vm.from} wrote without ${vm.to} ${window === undefined ? 'is' : 'are'} LOST (${verdict}); ${lacks}.`;
     }
-    return `RPO ${vm.resource} (protocol ${vm.protocol}): writes ${vm.from} acknowledged but had not yet replicated are UNKNOWN (protocol ${vm.protocol} acknowledges before the peer's disk has them), so the ${RPO_BUDGET_MS / 1000} s RPO cannot be confirmed; ${lacks}.${behind}`;
+    if (vm.protocol === 'C') {
+      return `RPO ${vm.resource} (protocol C): 0 acknowledged writes at risk (protocol C acknowledges a write only once both disks have it), within the ${RPO_BUDGET_MS / 1000} s RPO; ${lacks}.`;
+    }
+    return `RPO ${vm.resource} (protocol ${vm.protocol}): writes ${vm.from} acknowledged but had not yet replicated are UNKNOWN (protocol ${vm.protocol} acknowledges before the peer's disk has them), so the ${RPO_BUDGET_MS / 1000} s RPO cannot be confirmed; ${lacks}.`;
   });
 }
 

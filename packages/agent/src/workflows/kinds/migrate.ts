@@ -179,6 +179,16 @@ export async function makeMoveSafe(ctx: StepContext, move: Move): Promise<string
         );
       }
     }
+    // Its /32 must not stay announced from a node that answers and does not run it (MISSION invariant 3).
+    const prefix = `${move.ip}/32`;
+    for (const [node, domain] of [[move.from, onFrom], [move.to, onTo]] as const) {
+      if (!domain || domain.state === 'DOMAIN_STATE_PAUSED') continue;
+      if (!(await cluster.announcements(node).catch(() => [])).some((a) => a.prefix === prefix)) continue;
+      const client = cluster.client(node);
+      await call(`withdrew ${prefix} from ${node} (${move.vm} does not run there)`, () =>
+        unary<WithdrawResponse__Output>('Withdraw', (cb) => client.routing.withdraw({ requestId: requestId(ctx, `safe-${move.vm}`, `withdraw-${node}`), prefix }, deadline(), cb)),
+      );
+    }
     notes.push(`check where ${move.vm} runs before starting it anywhere`);
     return notes;
   }

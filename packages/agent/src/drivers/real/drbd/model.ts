@@ -111,6 +111,10 @@ export function toResource(state: DrbdResourceState, extras: ResourceExtras = {}
     role: state.role,
     diskState: worstDiskState(devices.map((device) => device.diskState)),
     quorum: devices.length > 0 && devices.every((device) => device.quorum),
+    suspended: state.suspended,
+    // `status --json` does not carry these (events2 does): unknown reads as "may not".
+    mayPromote: state.mayPromote ?? false,
+    promotionScore: state.promotionScore ?? 0,
     allowTwoPrimaries: extras.allowTwoPrimaries ?? false,
     protocol: extras.protocol ?? 'C',
     sizeBytes: devices.reduce((sum, device) => sum + (device.sizeKiB ?? 0) * 1024, 0),

@@ -63,6 +63,8 @@ describe('parseDrbdStatus (drbdsetup status --json)', () => {
     expect(state?.devices.map((device) => device.open)).toEqual([false, true]);
     const resource = toResource(state!);
     expect(resource).toMatchObject({ diskState: 'Outdated', quorum: false, minor: 1, sizeBytes: (10485404 + 1048576) * 1024 });
+    // And the suspension reaches the wire (status --json carries no may_promote: it reads as "may not")
+    expect(resource).toMatchObject({ suspended: 'quorum', mayPromote: false, promotionScore: 0 });
     expect(resource.peers[0]).toMatchObject({ connectionState: 'Connecting', outOfSyncBytes: 2048 * 1024 });
   });
 
@@ -147,6 +149,7 @@ describe('Events2State (the follower)', () => {
     expect(resource).toMatchObject({ role: 'Primary', diskState: 'Diskless', minor: 1000, client: false });
     expect(resource.peers[0]).toMatchObject({ connectionState: 'Connected', peerRole: 'Secondary', peerDiskState: 'UpToDate', replicationState: 'Established' });
     expect(state.resource('some-resource')?.promotionScore).toBe(10102);
+    expect(resource).toMatchObject({ suspended: 'no', promotionScore: 10102 });
     // Helpers are reported, not applied
     expect(state.apply(lines[9]!)).toMatchObject({ kind: 'helper', helper: 'before-resync-target', action: 'call' });
     expect(state.apply(lines[10]!)).toMatchObject({ kind: 'helper', action: 'response', fields: { status: '1' } });
