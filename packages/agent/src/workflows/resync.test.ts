@@ -30,6 +30,9 @@ const resource = (role: string, peers: PeerConnection__Output[], extra: Partial<
   client: false,
   peers,
   vm: 'web-1',
+  suspended: 'no',
+  mayPromote: false,
+  promotionScore: 0,
   ...extra,
 });
 
