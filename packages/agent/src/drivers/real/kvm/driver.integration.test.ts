@@ -126,11 +126,16 @@ describe.skipIf(skipDaemon)(`RealKvmDriver against a private libvirtd${skipDaemo
   });
 });
 
-/** A fake virsh that reproduces a migration's real output (the test driver cannot migrate). */
+/**
+ * A fake virsh that reproduces a migration's real output (the test driver cannot migrate).
+ * Like libvirt, `migrate --undefinesource` removes the source's definition (`list --all`
+ * empty, "failed to get domain"); without it the source keeps it as "shut off (migrated)".
+ */
 const FAKE_VIRSH = `shift 2   # -c URI
 cmd="$1"
+if [ -f "$STATE/undefined" ] && [ "$cmd" != list ]; then echo "error: failed to get domain 'vm-web-1'" >&2; exit 1; fi
 case "$cmd" in
-  list) printf 'vm-web-1\\n\\n' ;;
+  list) [ -f "$STATE/undefined" ] || printf 'vm-web-1\\n'; printf '\\n' ;;
   dominfo) cat "$STATE/dominfo.txt" ;;
   domstate) cat "$STATE/domstate.txt" ;;
   domblklist) printf ' Type   Device   Target   Source\\n------------------------------------------------\\n block  disk     vda      /dev/drbd/by-res/vm-web-1/0\\n file   cdrom    sda      -\\n\\n' ;;
@@ -142,7 +147,8 @@ case "$cmd" in
     for p in '  0.00' ' 12.34' ' 45.12' ' 99.80'; do printf '\\rMigration: [%s %%]' "$p" >&2; sleep 0.15; done
     if [ -f "$STATE/migrate.fail" ]; then printf '\\n' >&2; cat "$STATE/migrate.fail" >&2; exit 1; fi
     printf '\\rMigration: [100.00 %%]\\n' >&2
-    printf 'Domain shut off (migrated)\\n' > "$STATE/domstate.txt" ;;
+    printf 'shut off (migrated)\\n\\n' > "$STATE/domstate.txt"
+    case " $* " in *' --undefinesource '*) : > "$STATE/undefined" ;; esac ;;
   *) echo "error: unknown command: '$cmd'" >&2; exit 1 ;;
 esac`;
 
@@ -162,7 +168,7 @@ describe('RealKvmDriver migration with a fake virsh', () => {
     await box.set('dominfo.txt', fixture('dominfo-running.captured.txt').replace('Name:           test', 'Name:           vm-web-1'));
     await box.set('domstate.txt', 'running (booted)\n\n');
     await box.set('domjobinfo.txt', fixture('domjobinfo-migrating.reconstructed.txt'));
-    for (const file of ['migrate.fail', 'migrate.hang', 'aborted']) await rm(join(box.dir, file), { force: true });
+    for (const file of ['migrate.fail', 'migrate.hang', 'aborted', 'undefined']) await rm(join(box.dir, file), { force: true });
   };
 
   it('reads ip, priority and DRBD resources of a real-looking domain', async () => {
@@ -182,7 +188,15 @@ describe('RealKvmDriver migration with a fake virsh', () => {
     expect(progress.some((p) => p.phase === 'memory' && p.remainingBytes > 0)).toBe(true);
     expect(progress.some((p) => p.phase === 'switchover')).toBe(true);
     const migrate = (await box.calls()).find((call) => call[3] === 'migrate');
-    expect(migrate?.slice(1)).toEqual(['-c', 'qemu:///system', 'migrate', '--live', '--persistent', '--undefinesource', '--verbose', '--auto-converge', '--domain=vm-web-1', '--desturi=qemu+ssh://spb-1/system']);
+    expect(migrate?.slice(1)).toEqual(['-c', 'qemu:///system', 'migrate', '--live', '--persistent', '--verbose', '--auto-converge', '--domain=vm-web-1', '--desturi=qemu+ssh://spb-1/system']);
+  });
+
+  it('keeps the definition on the source after a migration (a later failover starts it here)', async () => {
+    // Given a running domain migrated away
+    await reset();
+    await driver.migrate('vm-web-1', { targetNode: 'spb-1', onProgress: () => undefined });
+    // Then the source still lists it, shut off with reason "migrated", with its DRBD resource
+    expect(await driver.list()).toEqual([expect.objectContaining({ name: 'vm-web-1', state: 'DOMAIN_STATE_SHUTOFF', stateReason: 'migrated', resources: ['vm-web-1'] })]);
   });
 
   it('reports a failed migration with where the domain is left', async () => {

@@ -183,8 +183,10 @@ export class RealKvmDriver implements KvmDriver, StateSource {
       } satisfies MigrationProgress__Output);
     };
     report('prepare', 0);
+    // --persistent defines the domain on the target; without --undefinesource libvirt keeps the
+    // source's definition (inactive, "shut off (migrated)"), which a failover of the target needs.
     const handle = this.runner.stream(this.options.virsh, {
-      args: ['-c', this.options.uri, 'migrate', '--live', '--persistent', '--undefinesource', '--verbose', ...(this.options.migrateFlags ?? []), `--domain=${name}`, `--desturi=${desturi}`],
+      args: ['-c', this.options.uri, 'migrate', '--live', '--persistent', '--verbose', ...(this.options.migrateFlags ?? []), `--domain=${name}`, `--desturi=${desturi}`],
       timeoutMs: this.options.migrateTimeoutMs ?? 30 * 60_000,
       carriageReturn: true,
       classifyExit: classifyVirsh,
