@@ -116,6 +116,16 @@ describe.skipIf(skipDaemon)(`RealKvmDriver against a private libvirtd${skipDaemo
     expect(await driver.shutdown('test', 1000)).toMatchObject({ stateReason: 'destroyed' });
   });
 
+  it('lists the domains libvirt would autostart and turns autostart off', async () => {
+    // Given autostart turned on behind hvctl's back
+    const uri = `test+unix:///default?socket=${join(dir, 'run', 'libvirt', 'libvirt-sock')}`;
+    await runner.run(VIRSH, { args: ['-c', uri, 'autostart', '--domain=test'] });
+    expect(await driver.autostartDomains()).toEqual(['test']);
+    // When the driver turns it off, libvirt reports no autostart domain any more
+    await driver.disableAutostart('test');
+    expect(await driver.autostartDomains()).toEqual([]);
+  });
+
   it('restarts the event stream when libvirtd goes away, and resynchronises', async () => {
     const before = changes.length;
     daemon?.kill('SIGTERM');

@@ -242,6 +242,16 @@ export class RealKvmDriver implements KvmDriver, StateSource {
     return { ...domain, state: 'DOMAIN_STATE_RUNNING', stateReason: 'migrated', migrating: false, stateChangedUnixMs: this.now() };
   }
 
+  /** Domains libvirt would start by itself at boot (`virsh list --all --autostart --name`). */
+  async autostartDomains(): Promise<string[]> {
+    return parseNameList(await this.virsh(['list', '--all', '--autostart', '--name']));
+  }
+
+  /** `virsh autostart --disable`: hvctl, not libvirt, decides where a replicated VM runs. */
+  async disableAutostart(name: string): Promise<void> {
+    await this.act(['autostart', '--disable', `--domain=${assertSafeName(name, 'domain')}`], name);
+  }
+
   watch(listener: ChangeListener): Unsubscribe {
     return this.listeners.add(listener);
   }
