@@ -1,5 +1,5 @@
 import { isAbsolute } from 'node:path';
-import type { RetentionPolicy } from './backup/driver.js';
+import { badEnvName, type RetentionPolicy } from './backup/driver.js';
 
 /** Absolute paths of the tools the real drivers run (Debian 12 defaults). */
 export interface ToolPaths {
@@ -57,6 +57,10 @@ export interface RealConfig {
     readonly repository?: string;
     readonly passwordFile?: string;
     readonly cacheDir?: string;
+    /** `backup.env`: names of the agent's environment variables passed on to restic (a backend's credentials). */
+    readonly env: readonly string[];
+    /** `backup.envFile`: a file of `NAME=value` lines passed on to restic. */
+    readonly envFile?: string;
     /** Path of a VM's data to back up; `{vm}` is replaced by the VM name. */
     readonly sourceTemplate: string;
     readonly restoreRoot: string;
@@ -174,6 +178,13 @@ export function parseRealConfig(doc: Raw, abs: (path: string) => string, fail: (
   const repository = text(backup, 'repository', 'backup');
   const passwordFile = path(backup, 'passwordFile', 'backup');
   const cacheDir = path(backup, 'cacheDir', 'backup');
+  const passEnv = backup['env'] ?? [];
+  if (!Array.isArray(passEnv) || !passEnv.every((name) => typeof name === 'string')) fail('backup.env must be a list of environment variable names, like [AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY]');
+  for (const name of passEnv as string[]) {
+    const bad = badEnvName(name);
+    if (bad) fail(`backup.env: ${bad}`);
+  }
+  const envFile = path(backup, 'envFile', 'backup');
   const configFile = path(drbd, 'configFile', 'drbd');
   const volumes = parseVolumes(backup['volumes'], fail);
 
@@ -206,6 +217,8 @@ export function parseRealConfig(doc: Raw, abs: (path: string) => string, fail: (
       ...(repository ? { repository: repository.startsWith('/') || /^[a-z0-9]+:/.test(repository) ? repository : abs(repository) } : {}),
       ...(passwordFile ? { passwordFile } : {}),
       ...(cacheDir ? { cacheDir } : {}),
+      env: passEnv as string[],
+      ...(envFile ? { envFile } : {}),
       sourceTemplate,
       restoreRoot: path(backup, 'restoreRoot', 'backup') ?? '/var/lib/hvctl/restore',
       retention: retention as RetentionPolicy,
