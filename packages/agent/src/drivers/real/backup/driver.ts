@@ -84,13 +84,20 @@ export interface RealBackupOptions {
 const TAG = 'hvctl';
 const SCHEME = /^(sftp|rest|s3|b2|azure|gs|swift|rclone):/;
 
-/** restic 0.14 exits 1 for nearly everything (TOOLS.md §4.8); the text decides. */
+/**
+ * restic 0.17 and newer exit 10 when the repository does not exist, 11 when it is locked,
+ * 12 for a wrong password; 0.14 exits 1 for nearly everything (TOOLS.md §4.8), and then
+ * the text decides. 0.14 says "unable to open config file … Is there a repository at the
+ * following location?" also when the server cannot be reached (`dial tcp …: connection
+ * refused`, `no such host`), so the network's words are read before that question.
+ */
 function classifyRestic(code: number | null, stderr: string): HvctlError['code'] {
-  if (code === 10 || /unable to open config file|Is there a repository at the following location/.test(stderr)) return 'FAILED_PRECONDITION';
+  if (code === 10) return 'FAILED_PRECONDITION';
   if (code === 12 || /wrong password or no key found/.test(stderr)) return 'PERMISSION_DENIED';
   if (code === 11 || /repository is already locked/.test(stderr)) return 'ABORTED';
+  if (/dial tcp|connection refused|no such host|i\/o timeout|network is unreachable|TLS handshake|x509: |context deadline exceeded/.test(stderr)) return 'UNAVAILABLE';
+  if (/unable to open config file|Is there a repository at the following location/.test(stderr)) return 'FAILED_PRECONDITION';
   if (/no matching ID found|invalid id/.test(stderr)) return 'NOT_FOUND';
-  if (/dial tcp|connection refused|no such host|i\/o timeout/.test(stderr)) return 'UNAVAILABLE';
   return 'INTERNAL';
 }
 
@@ -211,7 +218,11 @@ export class RealBackupDriver implements BackupDriver, StateSource {
       if (tool.code === 'PERMISSION_DENIED') return new HvctlError('PERMISSION_DENIED', `restic ${command}: the backup repository refused the password (${said})`, { nextSteps: [`check the password file ${this.options.passwordFile}`] });
       if (tool.code === 'FAILED_PRECONDITION') return failedPrecondition(`restic ${command}: no backup repository there (${said})`, { nextSteps: ['create it with `restic init` (see docs/install.md)'] });
       if (tool.code === 'ABORTED') return new HvctlError('ABORTED', `restic ${command}: the repository is locked by another restic (${said})`, { nextSteps: ['wait for the other run, or remove a stale lock with `restic unlock`'] });
-      if (tool.code === 'UNAVAILABLE') return new HvctlError('UNAVAILABLE', `restic ${command}: the backup repository is unreachable (${said})`);
+      if (tool.code === 'UNAVAILABLE') {
+        return new HvctlError('UNAVAILABLE', `restic ${command}: the backup repository is unreachable (${said})`, {
+          nextSteps: ['check that the repository server runs and this node reaches it (address, firewall, DNS, its TLS certificate); do not run `restic init`: the repository may well exist'],
+        });
+      }
       return undefined;
     });
   }
