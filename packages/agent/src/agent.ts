@@ -223,6 +223,9 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     },
   });
 
+  // libvirtd restarted: its event stream resynced, so the kvm capability need not wait for the next probe.
+  if (kinds.kvm === 'real' && real) unwatches.push(real.kvm.onConnected(() => capabilityWatch.recovered('kvm')));
+
   const context: AgentContext = {
     identity: { name: config.node, site: config.site },
     drivers: reportUnavailableTools(drivers, (area) => capabilityWatch.suspect(area)),

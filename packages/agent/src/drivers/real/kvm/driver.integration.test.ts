@@ -128,11 +128,16 @@ describe.skipIf(skipDaemon)(`RealKvmDriver against a private libvirtd${skipDaemo
 
   it('restarts the event stream when libvirtd goes away, and resynchronises', async () => {
     const before = changes.length;
+    let connected = 0;
+    const off = driver.onConnected(() => (connected += 1));
     daemon?.kill('SIGTERM');
     await expect.poll(() => changes.slice(before).some((change) => change.change === 'log' && /virsh event stream ended/.test(change.log!.message)), { timeout: 5000 }).toBe(true);
     await startDaemon();
     // The new daemon starts fresh (test driver): `test` is running again, and reported so.
     await expect.poll(() => changes.slice(before).some((change) => change.domain?.name === 'test' && change.domain.state === 'DOMAIN_STATE_RUNNING'), { timeout: 10_000 }).toBe(true);
+    // And the reconnection is announced (the agent probes the kvm capability again at once)
+    expect(connected).toBe(1);
+    off();
   });
 });
 
@@ -226,6 +231,22 @@ describe('RealKvmDriver migration with a fake virsh', () => {
     const error = (await driver.migrate('vm-web-1', { targetNode: 'spb-1', onProgress: () => undefined, signal: controller.signal }).catch((caught: unknown) => caught)) as HvctlError;
     expect(error.code).toBe('ABORTED');
     expect(existsSync(join(box.dir, 'aborted'))).toBe(true);
+  });
+
+  it('keeps the last known reason and change time when a restarted libvirtd says "unknown"', async () => {
+    // Given a domain seen destroyed, then running, then destroyed
+    await reset();
+    await driver.get('vm-web-1');
+    await box.set('domstate.txt', 'shut off (destroyed)\n\n');
+    const destroyed = await driver.get('vm-web-1');
+    expect(destroyed).toMatchObject({ state: 'DOMAIN_STATE_SHUTOFF', stateReason: 'destroyed' });
+    // When libvirtd restarted and no longer knows why it is off
+    await box.set('domstate.txt', 'shut off (unknown)\n\n');
+    // Then the driver still says destroyed, since the same moment
+    expect(await driver.get('vm-web-1')).toMatchObject({ stateReason: 'destroyed', stateChangedUnixMs: destroyed.stateChangedUnixMs });
+    // And a real change is reported as one
+    await box.set('domstate.txt', 'running (booted)\n\n');
+    expect(await driver.get('vm-web-1')).toMatchObject({ state: 'DOMAIN_STATE_RUNNING', stateReason: 'booted' });
   });
 
   it('refuses a second migration of the same domain and a non-running one', async () => {

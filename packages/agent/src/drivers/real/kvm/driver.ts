@@ -74,9 +74,10 @@ export class RealKvmDriver implements KvmDriver, StateSource {
   private readonly logger: Logger | undefined;
   private readonly now: () => number;
   private readonly migrating = new Set<string>();
-  private readonly lastState = new Map<string, { state: string; changedMs: number }>();
+  private readonly lastState = new Map<string, { state: string; reason: string; changedMs: number }>();
   private readonly listeners = new ChangeListeners({ start: () => this.startFollower(), stop: () => void this.stop() });
   private readonly pending = new Map<string, NodeJS.Timeout>();
+  private readonly reconnectListeners = new Set<() => void>();
   private known = new Set<string>();
   private follower: Follower | undefined;
   /** The current event stream's resync reached libvirt. */
@@ -218,6 +219,8 @@ export class RealKvmDriver implements KvmDriver, StateSource {
         .then(() => handle.stop());
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    // Cancelled while the domain was read (a loaded host): the listener above would never fire.
+    if (options.signal?.aborted) onAbort();
     try {
       await handle.done;
       if (options.signal?.aborted) throw new HvctlError('ABORTED', `migration of ${name} to ${target} was cancelled`);
@@ -254,6 +257,12 @@ export class RealKvmDriver implements KvmDriver, StateSource {
 
   watch(listener: ChangeListener): Unsubscribe {
     return this.listeners.add(listener);
+  }
+
+  /** Calls `listener` each time the event stream (re)connects and its resync reached libvirt. */
+  onConnected(listener: () => void): Unsubscribe {
+    this.reconnectListeners.add(listener);
+    return () => this.reconnectListeners.delete(listener);
   }
 
   async stop(): Promise<void> {
@@ -318,13 +327,15 @@ export class RealKvmDriver implements KvmDriver, StateSource {
       if (resource) resources.add(resource);
     }
     const previous = this.lastState.get(name);
-    const key = `${state.state} (${state.reason})`;
-    const changedMs = previous && previous.state === key ? previous.changedMs : previous ? this.now() : 0;
-    this.lastState.set(name, { state: key, changedMs });
+    // A restarted libvirtd no longer knows why a domain it did not run is off and says
+    // "unknown": the reason seen before stays, and so does its change time.
+    const reason = state.reason === 'unknown' && previous?.state === state.state ? previous.reason : state.reason;
+    const changedMs = previous && previous.state === state.state && previous.reason === reason ? previous.changedMs : previous ? this.now() : 0;
+    this.lastState.set(name, { state: state.state, reason, changedMs });
     return {
       name: info.name,
       state: domainStateOf(state.state),
-      stateReason: state.reason,
+      stateReason: reason,
       vcpus: info.vcpus,
       memoryBytes: info.maxMemoryBytes,
       ip: metadata.ip,
@@ -370,6 +381,7 @@ export class RealKvmDriver implements KvmDriver, StateSource {
     this.list().then(
       (domains) => {
         this.streamConnected = true;
+        for (const listener of this.reconnectListeners) listener();
         for (const domain of domains) this.emitDomain(domain);
         for (const name of before) if (!domains.some((domain) => domain.name === name)) this.emit({ change: 'domainRemoved', domainRemoved: name });
       },
