@@ -150,8 +150,15 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   // Before anything is served or announced: a rebooted host withdraws what it no longer runs.
   const bootNotes: { level: 'info' | 'warn' | 'error'; area: string; message: string }[] = [];
   if (kinds.routing === 'real' && real) {
-    const { bootReconcile } = await import('./boot-reconcile.js');
-    await bootReconcile({ routing: real.routing, kvm: drivers.kvm, drbd: drivers.drbd, ...(kinds.kvm === 'real' ? { autostart: real.kvm } : {}), logger: logger.child({ area: 'boot' }) }).then(
+    const [{ bootReconcile }, { defaultRealConfig }] = await Promise.all([import('./boot-reconcile.js'), import('./drivers/real/index.js')]);
+    await bootReconcile({
+      routing: real.routing,
+      kvm: drivers.kvm,
+      drbd: kinds.drbd === 'real' ? drivers.drbd : 'simulated',
+      quorumWaitMs: (config.real ?? defaultRealConfig()).routing.bootQuorumWaitMs,
+      ...(kinds.kvm === 'real' ? { autostart: real.kvm } : {}),
+      logger: logger.child({ area: 'boot' }),
+    }).then(
       (report) => bootNotes.push(...report.notes),
       (error: unknown) => {
         logger.error({ err: error }, 'start-up reconcile of the BIRD include file failed');

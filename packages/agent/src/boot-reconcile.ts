@@ -8,8 +8,15 @@ export interface BootReconcileDeps {
   /** The real routing driver: its include file survived the crash, and BIRD read it at boot. */
   readonly routing: { reconcile(keep: (record: AnnouncementRecord) => boolean): Promise<BootRoutingOutcome> };
   readonly kvm: Pick<KvmDriver, 'list'>;
-  /** Undefined when this node has no DRBD driver to ask: the public block then stays withdrawn. */
-  readonly drbd: Pick<DrbdDriver, 'list'> | undefined;
+  /**
+   * The DRBD driver asked for quorum; undefined when there is none to ask (the public block
+   * is then withdrawn), 'simulated' in a lab whose simulated DRBD links start only after the
+   * agent (quorum cannot be known yet; the lab's restart empties the include file instead).
+   */
+  readonly drbd: Pick<DrbdDriver, 'list'> | 'simulated' | undefined;
+  /** How long to wait for DRBD quorum (resources still connecting after a boot) before withdrawing the public block. */
+  readonly quorumWaitMs?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
   /** The real KVM driver's autostart flags (libvirt must never start a replicated VM by itself). */
   readonly autostart?: { autostartDomains(): Promise<string[]>; disableAutostart(name: string): Promise<void> };
   readonly logger: Logger;
@@ -58,32 +65,49 @@ export async function bootReconcile(deps: BootReconcileDeps): Promise<BootReconc
   } catch (error) {
     kvmProblem = `the KVM driver cannot list domains (${message(error)})`;
   }
-  let quorumProblem = '';
-  if (!deps.drbd) {
-    quorumProblem = 'this node has no DRBD driver to confirm quorum';
-  } else {
+  const drbd = deps.drbd;
+  const quorumProblemNow = async (): Promise<string> => {
+    if (drbd === 'simulated') return '';
+    if (!drbd) return 'this node has no DRBD driver to confirm quorum';
     try {
-      const replicated = (await deps.drbd.list()).filter((resource) => !resource.client && resource.peers.length > 0);
+      const replicated = (await drbd.list()).filter((resource) => !resource.client && resource.peers.length > 0);
       const missing = replicated.filter((resource) => !resource.quorum).map((resource) => resource.name);
       // Right after a boot the resources may not be up yet: nothing up confirms nothing.
-      if (!replicated.length) quorumProblem = 'no replicated DRBD resource is up to confirm quorum';
-      else if (missing.length) quorumProblem = `no quorum yet for ${missing.join(', ')}`;
+      if (!replicated.length) return 'no replicated DRBD resource is up to confirm quorum';
+      return missing.length ? `no quorum yet for ${missing.join(', ')}` : '';
     } catch (error) {
-      quorumProblem = `DRBD is not available (${message(error)})`;
+      return `DRBD is not available (${message(error)})`;
     }
-  }
-
+  };
   const withdrawn: { prefix: string; reason: string }[] = [];
-  const reasonToDrop = (record: AnnouncementRecord): string | undefined => {
-    if (record.kind === 'ANNOUNCEMENT_KIND_BGP') return quorumProblem ? `public block: ${quorumProblem}` : undefined;
+  const pass = (reasonToDrop: (record: AnnouncementRecord) => string | undefined): Promise<BootRoutingOutcome> =>
+    deps.routing.reconcile((record) => {
+      const reason = reasonToDrop(record);
+      if (reason) withdrawn.push({ prefix: record.prefix, reason });
+      return reason === undefined;
+    });
+  // First the VMs' /32s, at once: a /32 stays only where its VM runs.
+  const vmReason = (record: AnnouncementRecord): string | undefined => {
+    if (record.kind === 'ANNOUNCEMENT_KIND_BGP') return undefined;
     if (!running) return `${record.vm || 'its VM'}: ${kvmProblem}`;
     return running.has(record.vm) ? undefined : `${record.vm || 'its VM'} does not run here`;
   };
-  const outcome = await deps.routing.reconcile((record) => {
-    const reason = reasonToDrop(record);
-    if (reason) withdrawn.push({ prefix: record.prefix, reason });
-    return reason === undefined;
-  });
+  let outcome = await pass(vmReason);
+  // Then the public block. DRBD connects to its peers in the first seconds after a boot:
+  // wait a little for quorum before withdrawing it.
+  if (outcome.kept.some((record) => record.kind === 'ANNOUNCEMENT_KIND_BGP')) {
+    const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    let quorumProblem = await quorumProblemNow();
+    for (let waited = 0; quorumProblem && drbd && waited < (deps.quorumWaitMs ?? 0); waited += 1000) {
+      await sleep(1000);
+      quorumProblem = await quorumProblemNow();
+    }
+    if (quorumProblem) {
+      const first = outcome.bird;
+      outcome = await pass((record) => (record.kind === 'ANNOUNCEMENT_KIND_BGP' ? `public block: ${quorumProblem}` : undefined));
+      if (first === 'not-running') outcome = { ...outcome, bird: 'not-running' };
+    }
+  }
   for (const { prefix, reason } of withdrawn) notes.push({ level: 'warn', area: 'routing', message: `start-up: withdrew ${prefix} (${reason})` });
   if (outcome.bird === 'not-running' && withdrawn.length) notes.push({ level: 'warn', area: 'routing', message: 'start-up: BIRD is not running; it reads the rewritten include file when it starts' });
   for (const note of notes) deps.logger[note.level]({ area: note.area }, note.message);

@@ -52,6 +52,8 @@ export interface RealConfig {
     readonly netns?: string;
     readonly timeoutMs: number;
     readonly pollMs: number;
+    /** How long a starting agent waits for DRBD quorum before it withdraws the public block from the include file. */
+    readonly bootQuorumWaitMs: number;
   };
   readonly backup: {
     readonly repository?: string;
@@ -212,6 +214,7 @@ export function parseRealConfig(doc: Raw, abs: (path: string) => string, fail: (
       ...(netns ? { netns } : {}),
       timeoutMs: number(routing, 'timeoutMs', 15_000, 'routing'),
       pollMs: number(routing, 'pollMs', 5000, 'routing', 500),
+      bootQuorumWaitMs: number(routing, 'bootQuorumWaitMs', 15_000, 'routing', 0, 600_000),
     },
     backup: {
       ...(repository ? { repository: repository.startsWith('/') || /^[a-z0-9]+:/.test(repository) ? repository : abs(repository) } : {}),
