@@ -148,7 +148,25 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     backup: pick('backup', simDrivers?.backup, real?.backup),
     host,
   };
-  if (kinds.routing === 'real') await real?.routing.ensureIncludeFile().catch((error: unknown) => logger.warn({ err: error }, 'cannot write the BIRD include file'));
+  // Before anything is served or announced: a rebooted host withdraws what it no longer runs.
+  const bootNotes: { level: 'info' | 'warn' | 'error'; area: string; message: string }[] = [];
+  if (kinds.routing === 'real' && real) {
+    const [{ bootReconcile }, { defaultRealConfig }] = await Promise.all([import('./boot-reconcile.js'), import('./drivers/real/index.js')]);
+    await bootReconcile({
+      routing: real.routing,
+      kvm: drivers.kvm,
+      drbd: kinds.drbd === 'real' ? drivers.drbd : 'simulated',
+      quorumWaitMs: (config.real ?? defaultRealConfig()).routing.bootQuorumWaitMs,
+      ...(kinds.kvm === 'real' ? { autostart: real.kvm } : {}),
+      logger: logger.child({ area: 'boot' }),
+    }).then(
+      (report) => bootNotes.push(...report.notes),
+      (error: unknown) => {
+        logger.error({ err: error }, 'start-up reconcile of the BIRD include file failed');
+        bootNotes.push({ level: 'error', area: 'routing', message: `start-up reconcile of the BIRD include file failed: ${(error as Error).message}` });
+      },
+    );
+  }
 
   const epoch = newEpoch();
   const nodeInfo = new NodeInfoSource({ name: config.node, site: config.site }, epoch, flags, drivers);
@@ -171,6 +189,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     initial('backup', () => drivers.backup.localSnapshots()),
   ]);
   const hub = new EventHub({ node: nodeInfo.info(), resources, domains, announcements, neighbors, snapshots, log: [] }, { epoch });
+  for (const note of bootNotes) hub.log(note);
   const unwatches: (() => void)[] = [];
   // Watch before starting: the world's first refresh carries what it logged while loading (a crash report).
   if (world) {
@@ -227,6 +246,9 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
       agentServer.updateHealth();
     },
   });
+
+  // libvirtd restarted: its event stream resynced, so the kvm capability need not wait for the next probe.
+  if (kinds.kvm === 'real' && real) unwatches.push(real.kvm.onConnected(() => capabilityWatch.recovered('kvm')));
 
   const context: AgentContext = {
     identity: { name: config.node, site: config.site },

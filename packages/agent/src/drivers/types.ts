@@ -75,7 +75,7 @@ export interface KvmDriver extends Driver {
   shutdown(name: string, timeoutMs: number): Promise<Domain__Output>;
   /** `virsh destroy NAME` */
   destroy(name: string): Promise<Domain__Output>;
-  /** `virsh migrate --live --persistent --undefinesource NAME URI`; resolves with the domain on the target. */
+  /** `virsh migrate --live --persistent NAME URI` (the source keeps its definition); resolves with the domain on the target. */
   migrate(name: string, options: MigrateOptions): Promise<Domain__Output>;
 }
 

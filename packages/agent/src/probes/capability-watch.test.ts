@@ -76,6 +76,22 @@ describe('CapabilityWatch', () => {
     expect(target.rounds).toBe(1);
   });
 
+  it('probes at once when a driver reached its tool again, only for an area reported unavailable', async () => {
+    const target = new FakeTarget([cap('kvm', false, 'libvirtd down'), cap('drbd', true)]);
+    const changes: (readonly CapabilityTransition[])[] = [];
+    watch = new CapabilityWatch({ target, intervalMs: 3_600_000, onChange: (transitions) => changes.push(transitions) });
+    watch.start();
+
+    watch.recovered('drbd');
+    await sleep(100);
+    expect(target.rounds).toBe(0);
+
+    target.next = [cap('kvm', true, 'virsh 9.0.0'), cap('drbd', true)];
+    watch.recovered('kvm');
+    await until('the change', () => changes.length === 1);
+    expect(changes[0]).toEqual([{ area: 'kvm', wasAvailable: false, available: true, detail: 'virsh 9.0.0' }]);
+  });
+
   it('never runs two probe rounds at once; a request during a round runs one more after it', async () => {
     const target = new FakeTarget([cap('kvm', true)]);
     target.probeDelayMs = 100;

@@ -80,6 +80,18 @@ export class CapabilityWatch {
     this.detached(() => this.schedule(wait));
   }
 
+  /**
+   * `area`'s driver reached its tool again (libvirtd's event stream reconnected): probes at
+   * once when the area is reported unavailable, instead of at the next interval.
+   */
+  recovered(area: Area): void {
+    if (this.stopped) return;
+    const current = this.options.target.currentCapabilities().find((capability) => capability.area === area);
+    if (!current || current.available) return;
+    this.options.logger?.debug({ area }, 'driver reached its tool again; probing now');
+    this.detached(() => this.schedule(0));
+  }
+
   /** Probes now (joining a round already running) and returns what changed. */
   probeNow(): Promise<readonly CapabilityTransition[]> {
     if (this.running) {

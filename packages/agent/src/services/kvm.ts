@@ -16,6 +16,22 @@ export function kvmService(ctx: AgentContext): KvmServiceHandlers {
     return domain;
   };
 
+  // Checked here, for every driver: QEMU on a real host would only fail later, opening a
+  // Secondary DRBD device ("Cannot access storage file"), and DRBD 9's auto-promote could
+  // even promote it on open. Nothing is run when a disk is not Primary here.
+  const requirePrimary = async (domain: Domain__Output): Promise<void> => {
+    if (!domain.resources.length) return;
+    const resources = await drivers.drbd.list();
+    for (const name of domain.resources) {
+      const role = resources.find((resource) => resource.name === name)?.role;
+      if (role === 'Primary') continue;
+      throw failedPrecondition(`${domain.name} cannot start on ${identity.name}: its DRBD resource ${name} is ${role ? role : 'not configured'} here, not Primary`, {
+        unchanged: `${domain.name} stays ${domain.stateReason || 'shut off'}; nothing was run`,
+        nextSteps: [`promote ${name} on ${identity.name} first (\`drbdadm primary ${name}\`, only if ${domain.name} runs nowhere else), or start ${domain.name} where ${name} is Primary`],
+      });
+    }
+  };
+
   // Sorted and encoded once per change of the domains (the server encodes it once: encodeOnce).
   const listed = new UnchangedAnswer<Domain__Output[], ListDomainsResponse__Output>((domains) => ({
     domains: [...domains].sort((a, b) => a.name.localeCompare(b.name)),
@@ -33,6 +49,7 @@ export function kvmService(ctx: AgentContext): KvmServiceHandlers {
             nextSteps: [`uncordon ${identity.name}, or start ${name} on its peer`],
           });
         }
+        if (domain.state !== 'DOMAIN_STATE_RUNNING') await requirePrimary(domain);
         return { domain: await drivers.kvm.start(name) };
       });
     }),

@@ -136,7 +136,7 @@ export function liveMigrateStep(id: string, vm: string, from: string, to: string
     node: from,
     phase,
     preconditions: [`${vm} running on ${from}`, `its resource Primary on both nodes`],
-    command: `virsh migrate --live --persistent ${vm} qemu+tls://${to}/system`,
+    command: `virsh migrate --live --persistent ${vm} qemu+ssh://${to}/system`,
     verify: `virsh domstate ${vm} is running on ${to} and shut off on ${from}`,
     run: async (ctx) => {
       if (isRunning(await ctx.cluster.domain(to, vm))) return `already running on ${to}`;

@@ -80,7 +80,7 @@ describe('live migration through the CLI against the lab', () => {
       '9. [route] announce 10.20.0.11/32 (web-1) from spb-1, withdraw it from msk-1',
       '10. [verify] verify web-1 runs only on spb-1, web-1 Primary only there, /32 only from there',
     ]);
-    expect(result.stdout).toContain('virsh migrate --live --persistent web-1 qemu+tls://spb-1/system');
+    expect(result.stdout).toContain('virsh migrate --live --persistent web-1 qemu+ssh://spb-1/system');
     expect(nodeOf(await topology(dir), 'web-1')).toBe('msk-1');
   });
 

@@ -68,6 +68,18 @@ export class Follower {
     await handle?.stop();
   }
 
+  /**
+   * Ends the running tool and starts it again at once, without back-off: its output missed
+   * events, and a new run begins with a full state dump. Nothing to do while a restart is due.
+   */
+  async restart(): Promise<void> {
+    if (this.stopped || this.timer) return;
+    const handle = this.handle;
+    this.handle = undefined;
+    await handle?.stop();
+    if (!this.stopped && !this.handle && !this.timer) this.launch();
+  }
+
   /** Writes to the running tool's stdin (events2 --poll). */
   write(data: string): boolean {
     return this.handle?.write(data) ?? false;

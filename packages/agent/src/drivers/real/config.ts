@@ -1,5 +1,5 @@
 import { isAbsolute } from 'node:path';
-import type { RetentionPolicy } from './backup/driver.js';
+import { badEnvName, type RetentionPolicy } from './backup/driver.js';
 
 /** Absolute paths of the tools the real drivers run (Debian 12 defaults). */
 export interface ToolPaths {
@@ -52,11 +52,17 @@ export interface RealConfig {
     readonly netns?: string;
     readonly timeoutMs: number;
     readonly pollMs: number;
+    /** How long a starting agent waits for DRBD quorum before it withdraws the public block from the include file. */
+    readonly bootQuorumWaitMs: number;
   };
   readonly backup: {
     readonly repository?: string;
     readonly passwordFile?: string;
     readonly cacheDir?: string;
+    /** `backup.env`: names of the agent's environment variables passed on to restic (a backend's credentials). */
+    readonly env: readonly string[];
+    /** `backup.envFile`: a file of `NAME=value` lines passed on to restic. */
+    readonly envFile?: string;
     /** Path of a VM's data to back up; `{vm}` is replaced by the VM name. */
     readonly sourceTemplate: string;
     readonly restoreRoot: string;
@@ -174,6 +180,13 @@ export function parseRealConfig(doc: Raw, abs: (path: string) => string, fail: (
   const repository = text(backup, 'repository', 'backup');
   const passwordFile = path(backup, 'passwordFile', 'backup');
   const cacheDir = path(backup, 'cacheDir', 'backup');
+  const passEnv = backup['env'] ?? [];
+  if (!Array.isArray(passEnv) || !passEnv.every((name) => typeof name === 'string')) fail('backup.env must be a list of environment variable names, like [AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY]');
+  for (const name of passEnv as string[]) {
+    const bad = badEnvName(name);
+    if (bad) fail(`backup.env: ${bad}`);
+  }
+  const envFile = path(backup, 'envFile', 'backup');
   const configFile = path(drbd, 'configFile', 'drbd');
   const volumes = parseVolumes(backup['volumes'], fail);
 
@@ -201,11 +214,14 @@ export function parseRealConfig(doc: Raw, abs: (path: string) => string, fail: (
       ...(netns ? { netns } : {}),
       timeoutMs: number(routing, 'timeoutMs', 15_000, 'routing'),
       pollMs: number(routing, 'pollMs', 5000, 'routing', 500),
+      bootQuorumWaitMs: number(routing, 'bootQuorumWaitMs', 15_000, 'routing', 0, 600_000),
     },
     backup: {
       ...(repository ? { repository: repository.startsWith('/') || /^[a-z0-9]+:/.test(repository) ? repository : abs(repository) } : {}),
       ...(passwordFile ? { passwordFile } : {}),
       ...(cacheDir ? { cacheDir } : {}),
+      env: passEnv as string[],
+      ...(envFile ? { envFile } : {}),
       sourceTemplate,
       restoreRoot: path(backup, 'restoreRoot', 'backup') ?? '/var/lib/hvctl/restore',
       retention: retention as RetentionPolicy,

@@ -76,6 +76,8 @@ export function createRealDrivers(config: RealConfig, context: RealDriverContext
           repository: settings.repository,
           passwordFile: settings.passwordFile,
           ...(settings.cacheDir ? { cacheDir: settings.cacheDir } : {}),
+          passEnv: settings.env,
+          ...(settings.envFile ? { envFile: settings.envFile } : {}),
           node: context.node,
           sourcePath: (vm) => settings.sourceTemplate.split('{vm}').join(vm),
           restoreRoot: settings.restoreRoot,

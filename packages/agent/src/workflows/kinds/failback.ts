@@ -58,6 +58,13 @@ async function lastFailover(cluster: ClusterAccess, node: string): Promise<Workf
     .sort((a, b) => Number(b.createdUnixMs) - Number(a.createdUnixMs))[0];
 }
 
+/** True when a reachable node of `site` other than `except` announces `prefix`. */
+async function announcedBySite(cluster: ClusterAccess, site: string, except: string, prefix: string): Promise<boolean> {
+  const mates = cluster.nodes().filter((member) => member !== except && cluster.siteOf(member) === site);
+  const seen = await Promise.all(mates.map(async (mate) => (await cluster.announcements(mate).catch(() => [])).some((a) => a.prefix === prefix)));
+  return seen.includes(true);
+}
+
 async function planFailback(spec: WorkflowSpec__Output, cluster: ClusterAccess): Promise<Planned<FailbackData>> {
   const request = spec.failback;
   if (!request) throw invalidArgument('missing failback spec');
@@ -126,9 +133,12 @@ async function planFailback(spec: WorkflowSpec__Output, cluster: ClusterAccess):
     const here = (await cluster.announcements(node)).map((a) => a.prefix);
     for (const move of data.bgp ?? []) {
       if (move.lostSite !== site || move.to === node) continue;
-      const still = (await cluster.announcements(move.to).catch(() => [])).some((a) => a.prefix === move.prefix);
+      // Withdrawn from the survivor only if the failover put it there (the layout before it).
+      const from = move.kept ? '' : move.to;
+      const still = from ? (await cluster.announcements(from).catch(() => [])).some((a) => a.prefix === move.prefix) : false;
       if (!still && here.includes(move.prefix)) continue;
-      bgp.push({ prefix: move.prefix, from: move.to });
+      if (move.kept && (await announcedBySite(cluster, site, node, move.prefix))) continue;
+      bgp.push({ prefix: move.prefix, from });
     }
     // Blocks the fence withdrew from this very node (it answered, cut off without quorum).
     for (const prefix of (data.fence ?? []).find((target) => target.node === node)?.bgpAnnounced ?? []) {

@@ -464,6 +464,68 @@ describe('site failover', () => {
   });
 });
 
+// ---- a BGP speaker dies silently: failback gives its site the public block back -----------
+
+/**
+ * As in `hvctl lab up`: msk-1 and spb-1 both announce the public block. msk-1 (a child
+ * process) is killed, so its agent never says what it announced; spb-1 keeps announcing.
+ * A host that reboots announces nothing until told (the simulated host crash follows the
+ * real agent's boot reconcile), so failback must announce it from msk-1 again, and leave it
+ * on spb-1, which had it before the failure.
+ */
+describe('failover of a silent BGP speaker, then failback', () => {
+  let lab: Lab | undefined;
+  const h = helpers(() => lab as Lab);
+  afterEach(async () => {
+    await lab?.close();
+    lab = undefined;
+  });
+
+  it('announces the public block from the returning node again, as before the failure', async () => {
+    // Given vm-a on msk-1 replicated to spb-1, bak-1 the witness, and the public block from msk-1 and spb-1
+    const seeds = buildSeeds(['msk-1', 'spb-1', 'bak-1'], [{ name: 'vm-a', home: 'msk-1', peer: 'spb-1', witness: 'bak-1' }], 'bak-1');
+    for (const speaker of ['msk-1', 'spb-1']) seeds[speaker]?.announcements.push({ prefix: PUBLIC_BLOCK, kind: 'ANNOUNCEMENT_KIND_BGP', vm: '', sinceMs: 0 });
+    lab = await Lab.start({
+      nodes: [
+        { name: 'msk-1', site: 'msk', child: true },
+        { name: 'spb-1', site: 'spb' },
+        { name: 'bak-1', site: 'bak', siteKind: 'backup' },
+      ],
+      seeds,
+      clusterFile: true,
+      publicBlock: PUBLIC_BLOCK,
+    });
+    await h.settled();
+    const MAIN = ['msk-1', 'spb-1'];
+    expect(await h.bgpSpeakers(MAIN)).toEqual(['msk-1', 'spb-1']);
+
+    // When msk-1 dies (SIGKILL: it cannot be asked anything) and spb-1 fails it over
+    await lab.kill('msk-1');
+    await waitFor('spb-1 and bak-1 to lose msk-1', async () => (await h.lostBy('spb-1', 'vm-a', 'msk-1')) && (await h.lostBy('bak-1', 'vm-a', 'msk-1')), { timeoutMs: 5000 });
+    await waitFor('spb-1 to have quorum through the witness', async () => (await h.resources('spb-1')).every((r) => r.quorum));
+    const failover = await h.submit('spb-1', failoverSpec({ node: 'msk-1' }));
+    const failed = (await h.follow('spb-1', failover.id)).at(-1) as Workflow__Output;
+    expect(failed.state, failed.error).toBe('succeeded');
+    await h.expectSafe(MAIN, { 'vm-a': 'spb-1' });
+
+    // And msk-1 comes back (a host crash: Secondary, nothing running, nothing announced)
+    await lab.start('msk-1');
+    await waitFor('msk-1 to reconnect to spb-1', async () => !(await h.lostBy('msk-1', 'vm-a', 'spb-1')));
+    expect(await h.bgpSpeakers(MAIN)).toEqual(['spb-1']);
+
+    // When msk-1 fails back
+    const back = await h.plan('msk-1', { failback: { node: 'msk-1' } });
+    expect(outline(back.steps)).toContain(`route: announce public block ${PUBLIC_BLOCK} from msk-1 again`);
+    const failback = await h.submit('msk-1', { failback: { node: 'msk-1' } });
+    const done = (await h.follow('msk-1', failback.id)).at(-1) as Workflow__Output;
+
+    // Then vm-a is home and the public block is announced as before the failure: from msk-1 and spb-1
+    expect(done.state, done.error).toBe('succeeded');
+    await h.expectSafe(MAIN, { 'vm-a': 'msk-1' });
+    expect(await h.bgpSpeakers(MAIN)).toEqual(['msk-1', 'spb-1']);
+  });
+});
+
 // ---- an operator aborts: rollback -------------------------------------------------------
 
 describe('failover rollback', () => {

@@ -65,7 +65,11 @@ export interface FenceTarget {
   readonly bgpAnnounced: readonly string[];
 }
 
-/** The public block moved to a survivor because no survivor announced it any more. */
+/**
+ * The public block taken from a lost site: moved to a survivor because no survivor announced
+ * it any more, or (`kept`) left with the survivor `to` that announced it already while the
+ * lost site, which no longer announces it, could not be asked.
+ */
 export interface BgpMove {
   readonly prefix: string;
   readonly to: string;
@@ -73,6 +77,8 @@ export interface BgpMove {
   readonly lostSite: string;
   /** Lost nodes seen announcing it (empty when they could not be asked). */
   readonly formerly: readonly string[];
+  /** `to` announced it before the failover: nothing was added there, and failback does not withdraw it there. */
+  readonly kept?: boolean;
 }
 
 /** The journaled planning data of a failover (also read by failback). */
@@ -471,6 +477,17 @@ function planPublicBlock(survey: Survey, vms: readonly FailoverVm[], quorumless:
     if (bySurvivors.length) {
       const fenced = formerly.length ? ` (and from ${formerly.join(', ')}, fenced)` : '';
       survey.evidence.push({ source: 'routes', fact: `public block ${prefix} is announced by BGP from ${bySurvivors.join(', ')}${fenced}`, supportsLoss: false });
+      // A silent lost node may have been its site's speaker (the fence withdraws it there, best
+      // effort, and a rebooted host announces nothing until told): recorded so that failback
+      // announces it from that site again. Not when a survivor of that site still announces it.
+      for (const lostSite of survey.lostSites) {
+        if (!mainSites.has(lostSite)) continue;
+        const silent = survey.lost.filter((node) => cluster.siteOf(node) === lostSite && !survey.views.has(node));
+        if (!silent.length || bySurvivors.some((node) => cluster.siteOf(node) === lostSite)) continue;
+        const to = preferred(bySurvivors) as string;
+        survey.evidence.push({ source: 'routes', fact: `public block ${prefix}: whether ${silent.join(', ')} announced it is unknown (no answer); failback announces it from site ${lostSite} again`, supportsLoss: false });
+        moves.push({ prefix, to, lostSite, formerly: [], kept: true });
+      }
       continue;
     }
     const onlyLost = formerly.length ? ` (only by ${formerly.join(', ')}, which lost quorum)` : '';
@@ -545,7 +562,7 @@ async function planFailover(spec: WorkflowSpec__Output, cluster: ClusterAccess):
     });
   }
   const warnings = [...survey.warnings, ...(force ? overridable.map((reason) => `FORCED: ${reason}`) : [])];
-  if (!vms.length) warnings.push(`no VM of ${label} has a surviving replica to start: the failover only fences${bgp.length ? ' and moves the public block' : ''}`);
+  if (!vms.length) warnings.push(`no VM of ${label} has a surviving replica to start: the failover only fences${bgp.some((move) => !move.kept) ? ' and moves the public block' : ''}`);
 
   const fence: FenceTarget[] = lost.map((node) => {
     const bgpAnnounced = cutOff.has(node) ? bgpBlocksOf(views.get(node)) : [];
@@ -559,7 +576,7 @@ async function planFailover(spec: WorkflowSpec__Output, cluster: ClusterAccess):
       bgpAnnounced,
     };
   });
-  const targets = unique([...vms.map((vm) => vm.to), ...bgp.map((move) => move.to)]);
+  const targets = unique([...vms.map((vm) => vm.to), ...bgp.filter((move) => !move.kept).map((move) => move.to)]);
   return {
     title: `Fail over ${label}: ${vms.length} VM(s) to ${targets.join(', ') || 'no survivor'}${force ? ' (forced)' : ''}`,
     data: { lost, site, coordinator: cluster.self, force, lossUnixMs: survey.lossUnixMs, fence, vms, bgp, quorumless },
@@ -806,7 +823,8 @@ export function failoverSteps(data: FailoverData): Step[] {
   );
   const starts = data.vms.map((vm) => guardSingleCopy(startVmStep(`start-${vm.vm}`, vm.vm, vm.to, 'start', { ignoreCordon: vm.cordonedSurvivor !== undefined }), vm.vm, vm.to));
   const routes = data.vms.map((vm) => moveVmRouteStep(`route-${vm.vm}`, vm.vm, vm.ip, vm.to, [vm.from], 'route'));
-  return [detectStep(data), ...data.fence.map((target) => fenceStep(target, data)), ...(data.quorumless ?? []).map(withdrawQuorumlessStep), ...promotes, ...starts, ...routes, ...data.bgp.map(bgpStep), verifyStep(data)];
+  const bgpMoves = data.bgp.filter((move) => !move.kept);
+  return [detectStep(data), ...data.fence.map((target) => fenceStep(target, data)), ...(data.quorumless ?? []).map(withdrawQuorumlessStep), ...promotes, ...starts, ...routes, ...bgpMoves.map(bgpStep), verifyStep(data)];
 }
 
 // ---- make-safe and summary --------------------------------------------------------------

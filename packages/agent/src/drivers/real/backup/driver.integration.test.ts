@@ -128,4 +128,17 @@ describe.skipIf(skip)(`RealBackupDriver on a temporary restic repository${skip ?
     expect(error.code).toBe('FAILED_PRECONDITION');
     expect(error.details.nextSteps?.[0]).toContain('restic init');
   });
+
+  it('says UNAVAILABLE, not "create it with restic init", for a repository server that cannot be reached', async () => {
+    // Given a rest: repository on a port nothing listens on (restic 0.14 then also asks "Is there a repository …?")
+    const base = { runner: new ProcessRunner(), restic: RESTIC, node: 'msk-1', sourcePath: (vm: string) => vm, restoreRoot: join(dir, 'restore'), passwordFile: join(dir, 'password') };
+    const unreachable = new RealBackupDriver({ ...base, repository: 'rest:http://127.0.0.1:1/hvctl' });
+    // When it is used
+    const error = (await unreachable.listSnapshots('').catch((caught: unknown) => caught)) as HvctlError;
+    // Then it is reported unreachable, and nothing suggests creating it
+    expect(error.code).toBe('UNAVAILABLE');
+    expect(error.message).toContain('the backup repository is unreachable');
+    expect(error.describe()).not.toContain('create it with');
+    expect(await unreachable.probe()).toMatchObject({ available: false, detail: expect.stringContaining('unreachable') });
+  });
 });

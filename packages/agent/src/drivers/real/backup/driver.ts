@@ -1,4 +1,4 @@
-import { lstat, mkdir, mkdtemp, readdir, realpath, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, readdir, realpath, rename, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Snapshot__Output, VerifiedSnapshot__Output, VolumeSnapshot__Output } from '@hvctl/proto';
@@ -58,6 +58,10 @@ export interface RealBackupOptions {
   /** RESTIC_PASSWORD_FILE; the agent never reads it, restic does. */
   readonly passwordFile: string;
   readonly cacheDir?: string;
+  /** Names of the agent's environment variables restic gets too (a backend's credentials: `AWS_ACCESS_KEY_ID`, `B2_ACCOUNT_KEY`, `RESTIC_CACERT`…). */
+  readonly passEnv?: readonly string[];
+  /** A file of `NAME=value` lines restic gets in its environment, read at every run (rotated keys apply at once). */
+  readonly envFile?: string;
   /** This node's name: `--host` of its snapshots. */
   readonly node: string;
   /** Where a VM's data to back up is (a directory or file), e.g. `/var/lib/hvctl/backup/${vm}`. */
@@ -80,13 +84,20 @@ export interface RealBackupOptions {
 const TAG = 'hvctl';
 const SCHEME = /^(sftp|rest|s3|b2|azure|gs|swift|rclone):/;
 
-/** restic 0.14 exits 1 for nearly everything (TOOLS.md §4.8); the text decides. */
+/**
+ * restic 0.17 and newer exit 10 when the repository does not exist, 11 when it is locked,
+ * 12 for a wrong password; 0.14 exits 1 for nearly everything (TOOLS.md §4.8), and then
+ * the text decides. 0.14 says "unable to open config file … Is there a repository at the
+ * following location?" also when the server cannot be reached (`dial tcp …: connection
+ * refused`, `no such host`), so the network's words are read before that question.
+ */
 function classifyRestic(code: number | null, stderr: string): HvctlError['code'] {
-  if (code === 10 || /unable to open config file|Is there a repository at the following location/.test(stderr)) return 'FAILED_PRECONDITION';
+  if (code === 10) return 'FAILED_PRECONDITION';
   if (code === 12 || /wrong password or no key found/.test(stderr)) return 'PERMISSION_DENIED';
   if (code === 11 || /repository is already locked/.test(stderr)) return 'ABORTED';
+  if (/dial tcp|connection refused|no such host|i\/o timeout|network is unreachable|TLS handshake|x509: |context deadline exceeded/.test(stderr)) return 'UNAVAILABLE';
+  if (/unable to open config file|Is there a repository at the following location/.test(stderr)) return 'FAILED_PRECONDITION';
   if (/no matching ID found|invalid id/.test(stderr)) return 'NOT_FOUND';
-  if (/dial tcp|connection refused|no such host|i\/o timeout/.test(stderr)) return 'UNAVAILABLE';
   return 'INTERNAL';
 }
 
@@ -104,6 +115,32 @@ interface RestoreTarget {
   readonly path: string;
   /** A plain directory is there already (empty, or replaced because overwrite was asked). */
   readonly exists: boolean;
+}
+
+/** Variables the driver sets itself: never taken from `backup.env` or `backup.envFile`. */
+const OWN_ENV = new Set(['RESTIC_REPOSITORY', 'RESTIC_REPOSITORY_FILE', 'RESTIC_PASSWORD', 'RESTIC_PASSWORD_FILE', 'RESTIC_PASSWORD_COMMAND', 'RESTIC_CACHE_DIR', 'PATH', 'HOME', 'LC_ALL', 'LANG']);
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+/** Why `name` cannot be passed to restic, or undefined. */
+export function badEnvName(name: string): string | undefined {
+  if (!ENV_NAME.test(name)) return `"${name.slice(0, 40)}" is not an environment variable name`;
+  if (OWN_ENV.has(name)) return `${name} is set by the agent itself (backup.repository, backup.passwordFile, backup.cacheDir)`;
+  return undefined;
+}
+
+/** `NAME=value` lines (blank lines and `#` comments skipped; one pair of surrounding quotes removed); errors name the line, never a value. */
+export function parseEnvFile(text: string, path: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [index, raw] of text.split('\n').entries()) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const at = line.indexOf('=');
+    const name = at > 0 ? line.slice(0, at).replace(/^export\s+/, '') : '';
+    const bad = at > 0 ? badEnvName(name) : 'it is not NAME=value';
+    if (bad) throw failedPrecondition(`backup.envFile ${path}, line ${index + 1}: ${bad}; restic was not run`);
+    env[name] = line.slice(at + 1).replace(/^(["'])(.*)\1$/, '$2');
+  }
+  return env;
 }
 
 /** Credentials inside a repository URL (`rest:https://user:pass@host/`), for redaction. */
@@ -140,9 +177,35 @@ export class RealBackupDriver implements BackupDriver, StateSource {
     this.redact = secretsOf(options.repository);
   }
 
+  /**
+   * restic's environment: the repository settings, the variables `backup.env` names (from the
+   * agent's own environment) and `backup.envFile`'s; every passed value is redacted from
+   * what the runner logs and reports.
+   */
+  private async toolEnv(): Promise<{ env: Record<string, string>; redact: string[] }> {
+    const passed: Record<string, string> = {};
+    for (const name of this.options.passEnv ?? []) {
+      const value = process.env[name];
+      if (value !== undefined) passed[name] = value;
+    }
+    if (this.options.envFile) {
+      let text: string;
+      try {
+        text = await readFile(this.options.envFile, 'utf8');
+      } catch (error) {
+        throw failedPrecondition(`backup.envFile ${this.options.envFile} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'}); restic was not run`);
+      }
+      Object.assign(passed, parseEnvFile(text, this.options.envFile));
+    }
+    // Values shorter than 4 characters ("1", "us") would redact ordinary words, and are no secrets.
+    const secrets = Object.values(passed).filter((value) => value.length >= 4);
+    return { env: { ...passed, ...this.env }, redact: [...this.redact, ...secrets] };
+  }
+
   private async restic(args: readonly string[], timeoutMs = this.timeoutMs, okExitCodes: readonly number[] = [0]): Promise<string> {
     try {
-      const result = await this.runner.run(this.options.restic, { args, env: this.env, redact: this.redact, timeoutMs, classifyExit: classifyRestic, okExitCodes });
+      const { env, redact } = await this.toolEnv();
+      const result = await this.runner.run(this.options.restic, { args, env, redact, timeoutMs, classifyExit: classifyRestic, okExitCodes });
       return result.stdout;
     } catch (error) {
       throw this.explain(error, args[0] ?? '');
@@ -155,7 +218,11 @@ export class RealBackupDriver implements BackupDriver, StateSource {
       if (tool.code === 'PERMISSION_DENIED') return new HvctlError('PERMISSION_DENIED', `restic ${command}: the backup repository refused the password (${said})`, { nextSteps: [`check the password file ${this.options.passwordFile}`] });
       if (tool.code === 'FAILED_PRECONDITION') return failedPrecondition(`restic ${command}: no backup repository there (${said})`, { nextSteps: ['create it with `restic init` (see docs/install.md)'] });
       if (tool.code === 'ABORTED') return new HvctlError('ABORTED', `restic ${command}: the repository is locked by another restic (${said})`, { nextSteps: ['wait for the other run, or remove a stale lock with `restic unlock`'] });
-      if (tool.code === 'UNAVAILABLE') return new HvctlError('UNAVAILABLE', `restic ${command}: the backup repository is unreachable (${said})`);
+      if (tool.code === 'UNAVAILABLE') {
+        return new HvctlError('UNAVAILABLE', `restic ${command}: the backup repository is unreachable (${said})`, {
+          nextSteps: ['check that the repository server runs and this node reaches it (address, firewall, DNS, its TLS certificate); do not run `restic init`: the repository may well exist'],
+        });
+      }
       return undefined;
     });
   }
@@ -235,11 +302,12 @@ export class RealBackupDriver implements BackupDriver, StateSource {
     const args = device
       ? ['backup', '--json', '--host', this.options.node, ...tags, '--stdin', '--stdin-filename', `${name}.img`]
       : ['backup', '--json', '--host', this.options.node, ...tags, '--', source];
+    const { env, redact } = await this.toolEnv();
     const handle = this.runner.stream(this.options.restic, {
       args,
       ...(device ? { stdinFile: device } : {}),
-      env: this.env,
-      redact: this.redact,
+      env,
+      redact,
       timeoutMs: this.longTimeoutMs,
       classifyExit: classifyRestic,
       // 3: finished, but some source data could not be read (a snapshot was still made).

@@ -160,6 +160,37 @@ describe.skipIf(skip)(`RealDrbdDriver with drbdadm and a fake drbdsetup${skip ? 
   });
 });
 
+describe('RealDrbdDriver and events2 `- skipped N`', () => {
+  it('treats lost notifications as a gap: restarts events2 and reports the state of the fresh dump', async () => {
+    // Given an events2 run that dumps vm-db-1 Primary, then says it lost one notification
+    // (the demotion); the next run's dump shows vm-db-1 Secondary
+    const box = await fakeToolbox('hvctl-drbd-skipped-');
+    const dump = fixture('events2-split-brain.txt').split('\n').slice(0, 5).join('\n');
+    await box.set('events2.txt', `${dump}\n2026-11-23T13:28:34.201000+00:00 - skipped 1\n`);
+    await box.set('events2-after.txt', `${dump.replace('role:Primary', 'role:Secondary')}\n`);
+    const drbdsetup = await box.tool(
+      'drbdsetup',
+      `case "$1" in
+  events2) if [ -f "$STATE/second" ]; then cat "$STATE/events2-after.txt"; else : > "$STATE/second"; cat "$STATE/events2.txt"; fi; while read -r line; do :; done; exit 0 ;;
+  *) exit 0 ;;
+esac`,
+    );
+    const driver = new RealDrbdDriver({ runner: new ProcessRunner(), drbdadm: '/nonexistent/drbdadm', drbdsetup, timeoutMs: 5000, pollIntervalMs: 60_000 });
+    const changes: DriverChange[] = [];
+    const unwatch = driver.watch((change) => changes.push(change));
+    try {
+      // Then the gap is logged, events2 runs again, and vm-db-1 is reported Secondary
+      await expect.poll(() => changes.some((change) => change.resource?.name === 'vm-db-1' && change.resource.role === 'Secondary'), { timeout: 5000 }).toBe(true);
+      expect(changes.some((change) => change.log?.message === 'drbdsetup events2 missed 1 event(s); reading every resource again')).toBe(true);
+      expect((await box.calls()).filter((call) => call[1] === 'events2')).toHaveLength(2);
+    } finally {
+      unwatch();
+      await driver.stop();
+      await box.cleanup();
+    }
+  });
+});
+
 describe('RealDrbdDriver.probe', () => {
   it('reads drbd-utils and kernel module versions from drbdadm --version', async () => {
     const box = await fakeToolbox('hvctl-drbd-probe-');

@@ -279,6 +279,14 @@ export class RealDrbdDriver implements DrbdDriver, StateSource {
   }
 
   private onEventLine(text: string): void {
+    // `[TIMESTAMP ]- skipped N`: drbdsetup lost N kernel notifications (its buffer overflowed);
+    // the state built from the stream is wrong from here, so a fresh run dumps it all again.
+    const skipped = /(?:^|\s)- skipped (\d+)\s*$/.exec(text);
+    if (skipped) {
+      this.emit({ change: 'log', log: { level: 'warn', area: 'drbd', message: `drbdsetup events2 missed ${skipped[1]} event(s); reading every resource again`, timeUnixMs: this.now() } });
+      void this.follower?.restart();
+      return;
+    }
     const line = parseEvents2Line(text);
     if (!line) return;
     const effect = this.events.apply(line);

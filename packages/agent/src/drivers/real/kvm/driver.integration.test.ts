@@ -116,21 +116,41 @@ describe.skipIf(skipDaemon)(`RealKvmDriver against a private libvirtd${skipDaemo
     expect(await driver.shutdown('test', 1000)).toMatchObject({ stateReason: 'destroyed' });
   });
 
+  it('lists the domains libvirt would autostart and turns autostart off', async () => {
+    // Given autostart turned on behind hvctl's back
+    const uri = `test+unix:///default?socket=${join(dir, 'run', 'libvirt', 'libvirt-sock')}`;
+    await runner.run(VIRSH, { args: ['-c', uri, 'autostart', '--domain=test'] });
+    expect(await driver.autostartDomains()).toEqual(['test']);
+    // When the driver turns it off, libvirt reports no autostart domain any more
+    await driver.disableAutostart('test');
+    expect(await driver.autostartDomains()).toEqual([]);
+  });
+
   it('restarts the event stream when libvirtd goes away, and resynchronises', async () => {
     const before = changes.length;
+    let connected = 0;
+    const off = driver.onConnected(() => (connected += 1));
     daemon?.kill('SIGTERM');
     await expect.poll(() => changes.slice(before).some((change) => change.change === 'log' && /virsh event stream ended/.test(change.log!.message)), { timeout: 5000 }).toBe(true);
     await startDaemon();
     // The new daemon starts fresh (test driver): `test` is running again, and reported so.
     await expect.poll(() => changes.slice(before).some((change) => change.domain?.name === 'test' && change.domain.state === 'DOMAIN_STATE_RUNNING'), { timeout: 10_000 }).toBe(true);
+    // And the reconnection is announced (the agent probes the kvm capability again at once)
+    expect(connected).toBe(1);
+    off();
   });
 });
 
-/** A fake virsh that reproduces a migration's real output (the test driver cannot migrate). */
+/**
+ * A fake virsh that reproduces a migration's real output (the test driver cannot migrate).
+ * Like libvirt, `migrate --undefinesource` removes the source's definition (`list --all`
+ * empty, "failed to get domain"); without it the source keeps it as "shut off (migrated)".
+ */
 const FAKE_VIRSH = `shift 2   # -c URI
 cmd="$1"
+if [ -f "$STATE/undefined" ] && [ "$cmd" != list ]; then echo "error: failed to get domain 'vm-web-1'" >&2; exit 1; fi
 case "$cmd" in
-  list) printf 'vm-web-1\\n\\n' ;;
+  list) [ -f "$STATE/undefined" ] || printf 'vm-web-1\\n'; printf '\\n' ;;
   dominfo) cat "$STATE/dominfo.txt" ;;
   domstate) cat "$STATE/domstate.txt" ;;
   domblklist) printf ' Type   Device   Target   Source\\n------------------------------------------------\\n block  disk     vda      /dev/drbd/by-res/vm-web-1/0\\n file   cdrom    sda      -\\n\\n' ;;
@@ -142,7 +162,8 @@ case "$cmd" in
     for p in '  0.00' ' 12.34' ' 45.12' ' 99.80'; do printf '\\rMigration: [%s %%]' "$p" >&2; sleep 0.15; done
     if [ -f "$STATE/migrate.fail" ]; then printf '\\n' >&2; cat "$STATE/migrate.fail" >&2; exit 1; fi
     printf '\\rMigration: [100.00 %%]\\n' >&2
-    printf 'Domain shut off (migrated)\\n' > "$STATE/domstate.txt" ;;
+    printf 'shut off (migrated)\\n\\n' > "$STATE/domstate.txt"
+    case " $* " in *' --undefinesource '*) : > "$STATE/undefined" ;; esac ;;
   *) echo "error: unknown command: '$cmd'" >&2; exit 1 ;;
 esac`;
 
@@ -162,7 +183,7 @@ describe('RealKvmDriver migration with a fake virsh', () => {
     await box.set('dominfo.txt', fixture('dominfo-running.captured.txt').replace('Name:           test', 'Name:           vm-web-1'));
     await box.set('domstate.txt', 'running (booted)\n\n');
     await box.set('domjobinfo.txt', fixture('domjobinfo-migrating.reconstructed.txt'));
-    for (const file of ['migrate.fail', 'migrate.hang', 'aborted']) await rm(join(box.dir, file), { force: true });
+    for (const file of ['migrate.fail', 'migrate.hang', 'aborted', 'undefined']) await rm(join(box.dir, file), { force: true });
   };
 
   it('reads ip, priority and DRBD resources of a real-looking domain', async () => {
@@ -182,7 +203,15 @@ describe('RealKvmDriver migration with a fake virsh', () => {
     expect(progress.some((p) => p.phase === 'memory' && p.remainingBytes > 0)).toBe(true);
     expect(progress.some((p) => p.phase === 'switchover')).toBe(true);
     const migrate = (await box.calls()).find((call) => call[3] === 'migrate');
-    expect(migrate?.slice(1)).toEqual(['-c', 'qemu:///system', 'migrate', '--live', '--persistent', '--undefinesource', '--verbose', '--auto-converge', '--domain=vm-web-1', '--desturi=qemu+ssh://spb-1/system']);
+    expect(migrate?.slice(1)).toEqual(['-c', 'qemu:///system', 'migrate', '--live', '--persistent', '--verbose', '--auto-converge', '--domain=vm-web-1', '--desturi=qemu+ssh://spb-1/system']);
+  });
+
+  it('keeps the definition on the source after a migration (a later failover starts it here)', async () => {
+    // Given a running domain migrated away
+    await reset();
+    await driver.migrate('vm-web-1', { targetNode: 'spb-1', onProgress: () => undefined });
+    // Then the source still lists it, shut off with reason "migrated", with its DRBD resource
+    expect(await driver.list()).toEqual([expect.objectContaining({ name: 'vm-web-1', state: 'DOMAIN_STATE_SHUTOFF', stateReason: 'migrated', resources: ['vm-web-1'] })]);
   });
 
   it('reports a failed migration with where the domain is left', async () => {
@@ -202,6 +231,22 @@ describe('RealKvmDriver migration with a fake virsh', () => {
     const error = (await driver.migrate('vm-web-1', { targetNode: 'spb-1', onProgress: () => undefined, signal: controller.signal }).catch((caught: unknown) => caught)) as HvctlError;
     expect(error.code).toBe('ABORTED');
     expect(existsSync(join(box.dir, 'aborted'))).toBe(true);
+  });
+
+  it('keeps the last known reason and change time when a restarted libvirtd says "unknown"', async () => {
+    // Given a domain seen destroyed, then running, then destroyed
+    await reset();
+    await driver.get('vm-web-1');
+    await box.set('domstate.txt', 'shut off (destroyed)\n\n');
+    const destroyed = await driver.get('vm-web-1');
+    expect(destroyed).toMatchObject({ state: 'DOMAIN_STATE_SHUTOFF', stateReason: 'destroyed' });
+    // When libvirtd restarted and no longer knows why it is off
+    await box.set('domstate.txt', 'shut off (unknown)\n\n');
+    // Then the driver still says destroyed, since the same moment
+    expect(await driver.get('vm-web-1')).toMatchObject({ stateReason: 'destroyed', stateChangedUnixMs: destroyed.stateChangedUnixMs });
+    // And a real change is reported as one
+    await box.set('domstate.txt', 'running (booted)\n\n');
+    expect(await driver.get('vm-web-1')).toMatchObject({ state: 'DOMAIN_STATE_RUNNING', stateReason: 'booted' });
   });
 
   it('refuses a second migration of the same domain and a non-running one', async () => {

@@ -74,9 +74,10 @@ export class RealKvmDriver implements KvmDriver, StateSource {
   private readonly logger: Logger | undefined;
   private readonly now: () => number;
   private readonly migrating = new Set<string>();
-  private readonly lastState = new Map<string, { state: string; changedMs: number }>();
+  private readonly lastState = new Map<string, { state: string; reason: string; changedMs: number }>();
   private readonly listeners = new ChangeListeners({ start: () => this.startFollower(), stop: () => void this.stop() });
   private readonly pending = new Map<string, NodeJS.Timeout>();
+  private readonly reconnectListeners = new Set<() => void>();
   private known = new Set<string>();
   private follower: Follower | undefined;
   /** The current event stream's resync reached libvirt. */
@@ -183,8 +184,10 @@ export class RealKvmDriver implements KvmDriver, StateSource {
       } satisfies MigrationProgress__Output);
     };
     report('prepare', 0);
+    // --persistent defines the domain on the target; without --undefinesource libvirt keeps the
+    // source's definition (inactive, "shut off (migrated)"), which a failover of the target needs.
     const handle = this.runner.stream(this.options.virsh, {
-      args: ['-c', this.options.uri, 'migrate', '--live', '--persistent', '--undefinesource', '--verbose', ...(this.options.migrateFlags ?? []), `--domain=${name}`, `--desturi=${desturi}`],
+      args: ['-c', this.options.uri, 'migrate', '--live', '--persistent', '--verbose', ...(this.options.migrateFlags ?? []), `--domain=${name}`, `--desturi=${desturi}`],
       timeoutMs: this.options.migrateTimeoutMs ?? 30 * 60_000,
       carriageReturn: true,
       classifyExit: classifyVirsh,
@@ -216,6 +219,8 @@ export class RealKvmDriver implements KvmDriver, StateSource {
         .then(() => handle.stop());
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    // Cancelled while the domain was read (a loaded host): the listener above would never fire.
+    if (options.signal?.aborted) onAbort();
     try {
       await handle.done;
       if (options.signal?.aborted) throw new HvctlError('ABORTED', `migration of ${name} to ${target} was cancelled`);
@@ -240,8 +245,24 @@ export class RealKvmDriver implements KvmDriver, StateSource {
     return { ...domain, state: 'DOMAIN_STATE_RUNNING', stateReason: 'migrated', migrating: false, stateChangedUnixMs: this.now() };
   }
 
+  /** Domains libvirt would start by itself at boot (`virsh list --all --autostart --name`). */
+  async autostartDomains(): Promise<string[]> {
+    return parseNameList(await this.virsh(['list', '--all', '--autostart', '--name']));
+  }
+
+  /** `virsh autostart --disable`: hvctl, not libvirt, decides where a replicated VM runs. */
+  async disableAutostart(name: string): Promise<void> {
+    await this.act(['autostart', '--disable', `--domain=${assertSafeName(name, 'domain')}`], name);
+  }
+
   watch(listener: ChangeListener): Unsubscribe {
     return this.listeners.add(listener);
+  }
+
+  /** Calls `listener` each time the event stream (re)connects and its resync reached libvirt. */
+  onConnected(listener: () => void): Unsubscribe {
+    this.reconnectListeners.add(listener);
+    return () => this.reconnectListeners.delete(listener);
   }
 
   async stop(): Promise<void> {
@@ -306,13 +327,15 @@ export class RealKvmDriver implements KvmDriver, StateSource {
       if (resource) resources.add(resource);
     }
     const previous = this.lastState.get(name);
-    const key = `${state.state} (${state.reason})`;
-    const changedMs = previous && previous.state === key ? previous.changedMs : previous ? this.now() : 0;
-    this.lastState.set(name, { state: key, changedMs });
+    // A restarted libvirtd no longer knows why a domain it did not run is off and says
+    // "unknown": the reason seen before stays, and so does its change time.
+    const reason = state.reason === 'unknown' && previous?.state === state.state ? previous.reason : state.reason;
+    const changedMs = previous && previous.state === state.state && previous.reason === reason ? previous.changedMs : previous ? this.now() : 0;
+    this.lastState.set(name, { state: state.state, reason, changedMs });
     return {
       name: info.name,
       state: domainStateOf(state.state),
-      stateReason: state.reason,
+      stateReason: reason,
       vcpus: info.vcpus,
       memoryBytes: info.maxMemoryBytes,
       ip: metadata.ip,
@@ -358,6 +381,7 @@ export class RealKvmDriver implements KvmDriver, StateSource {
     this.list().then(
       (domains) => {
         this.streamConnected = true;
+        for (const listener of this.reconnectListeners) listener();
         for (const domain of domains) this.emitDomain(domain);
         for (const name of before) if (!domains.some((domain) => domain.name === name)) this.emit({ change: 'domainRemoved', domainRemoved: name });
       },

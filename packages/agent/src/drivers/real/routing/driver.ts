@@ -9,6 +9,14 @@ import { DEFAULT_FRAGMENT_OPTIONS, isSafePrefix, parseBirdFragment, renderBirdFr
 import { birdVersionOf, configureOutcome, ospfNeighborUp, parseBirdProtocols, parseBirdProtocolsAll, parseBirdRoutes, parseOspfNeighbors, type BirdProtocol } from './parse-bird.js';
 import { parseIpRoutes } from './parse-ip-route.js';
 
+/** What the start-up rewrite of the include file did. */
+export interface BootRoutingOutcome {
+  readonly kept: readonly AnnouncementRecord[];
+  readonly withdrawn: readonly AnnouncementRecord[];
+  /** `reconfigured`: birdc configure ran; `not-running`: BIRD reads the file when it starts. */
+  readonly bird: 'unchanged' | 'reconfigured' | 'not-running';
+}
+
 export interface RealRoutingOptions {
   readonly runner: CommandRunner;
   /** Absolute paths. */
@@ -231,11 +239,45 @@ export class RealRoutingDriver implements RoutingDriver, StateSource {
 
   /** Writes the include file with no announcements if it does not exist (first start). */
   async ensureIncludeFile(): Promise<void> {
-    try {
-      await readFile(this.options.includeFile, 'utf8');
-    } catch {
-      await this.write(renderBirdFragment([], this.fragment));
-    }
+    await this.reconcile(() => true);
+  }
+
+  /**
+   * The agent's start-up: keeps in the include file only the records `keep` accepts (the file
+   * survives a crash, and BIRD read it at boot), then `birdc configure` when anything was
+   * removed. Writes an empty file when there is none (BIRD cannot have read a missing file).
+   * A BIRD that is not running reads the rewritten file when it starts.
+   */
+  async reconcile(keep: (record: AnnouncementRecord) => boolean): Promise<BootRoutingOutcome> {
+    return this.mutex.run(async () => {
+      let text: string | undefined;
+      try {
+        text = await readFile(this.options.includeFile, 'utf8');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+      const records = text === undefined ? [] : parseBirdFragment(text);
+      const kept = records.filter((record) => keep(record));
+      const withdrawn = records.filter((record) => !kept.includes(record));
+      if (text !== undefined && !withdrawn.length) return { kept, withdrawn, bird: 'unchanged' };
+      await this.write(renderBirdFragment(kept, this.fragment));
+      if (text === undefined) return { kept, withdrawn, bird: 'unchanged' };
+      let reply: { ok: boolean; text: string };
+      try {
+        reply = await this.birdcReply(['configure']);
+      } catch (error) {
+        if (error instanceof HvctlError && error.code === 'UNAVAILABLE') return { kept, withdrawn, bird: 'not-running' };
+        throw error;
+      }
+      const outcome = configureOutcome(reply.text);
+      if (!reply.ok || !outcome.ok) {
+        throw new HvctlError('INTERNAL', `BIRD did not reconfigure after the start-up rewrite of ${this.options.includeFile}: ${outcome.message || 'configure failed'}`, {
+          unchanged: `BIRD keeps announcing ${withdrawn.map((record) => record.prefix).join(', ')} until it reconfigures`,
+          nextSteps: ['check the BIRD log, then `birdc configure`'],
+        });
+      }
+      return { kept, withdrawn, bird: 'reconfigured' };
+    });
   }
 
   watch(listener: ChangeListener): Unsubscribe {

@@ -36,7 +36,7 @@ export async function startFakeToolAgent(box: FakeToolbox, options: { readonly v
       drivers: { drbd: 'real', kvm: 'real', routing: 'real', backup: 'real', host: 'real' },
       tools,
       kvm: { uri: 'qemu:///system', timeoutMs: 800 },
-      routing: { socket: join(box.dir, 'bird.ctl'), includeFile: join(box.dir, 'hvctl.conf') },
+      routing: { socket: join(box.dir, 'bird.ctl'), includeFile: join(box.dir, 'hvctl.conf'), bootQuorumWaitMs: 0 },
       backup: { repository: join(box.dir, 'repo'), passwordFile: join(box.dir, 'pw'), restoreRoot: join(box.dir, 'restore') },
     },
     join(box.dir, 'agent.yaml'),
