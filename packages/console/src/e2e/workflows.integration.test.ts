@@ -263,7 +263,18 @@ describe('live migration through the CLI against the lab', () => {
     const from = nodeOf(before, 'erp-1') as string;
     const submitted = await hvctl(dir, 'migrate', 'erp-1', '--yes', '--detach');
     const id = /(wf-[0-9a-f-]+)/.exec(submitted.stdout)?.[1] as string;
-    await waitFor(() => topology(dir), (t) => t.vms.find((vm) => vm.name === 'erp-1')?.migrating === true, 10_000);
+    // (asked of the coordinator directly: a `status --json` per poll is too slow on a loaded machine to catch a migration)
+    const cluster = await loadClusterFile(labClusterPath(dir));
+    const coordinator = createAgentClient(cluster.nodes.find((node) => node.name === from)?.address as string);
+    try {
+      await waitFor(
+        () => unary<ListWorkflowsResponse__Output>('ListWorkflows', (cb) => coordinator.workflows.listWorkflows({}, deadline(), cb)),
+        (list) => list.workflows.some((workflow) => workflow.id === id && workflow.steps.some((step) => step.id === 'migrate' && step.state === 'running')),
+        10_000,
+      );
+    } finally {
+      coordinator.close();
+    }
     await labKill(dir, from);
     // Then `hvctl workflows` shows it orphaned
     const listed = await waitFor(() => hvctl(dir, 'workflows'), (r) => r.stdout.includes('ORPHANED'), 10_000);
@@ -285,5 +296,5 @@ describe('live migration through the CLI against the lab', () => {
     expect(failback.code, failback.stdout + failback.stderr).toBe(0);
     await expectInvariantsHold(dir);
     expect((await topology(dir)).vms.every((vm) => vm.state === 'running')).toBe(true);
-  }, 120_000);
+  }, 180_000);
 });
