@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Domain__Output, GetDomainResponse__Output, GetInfoResponse__Output, GetResourceResponse__Output, ListAnnouncementsResponse__Output, ListRoutesResponse__Output, Resource__Output } from '@hvctl/proto';
-import { deadline, unary, type HvctlError } from '@hvctl/common';
+import type { Domain__Output, GetDomainResponse__Output, GetInfoResponse__Output, ListDomainsResponse__Output, GetResourceResponse__Output, ListAnnouncementsResponse__Output, ListRoutesResponse__Output, Resource__Output } from '@hvctl/proto';
+import { deadline, silentLogger, unary, type HvctlError } from '@hvctl/common';
+import { startAgent } from '../../agent.js';
 import { WatchRecorder, waitFor } from '@hvctl/common/testing';
 import { buildSeeds, Lab } from '../../testing/harness.js';
 
@@ -134,5 +135,34 @@ describe('a simulated host and its agent', () => {
     // Then the running agent reconnects: areas available, vm-b reported shut off
     await waitFor('areas available again', async () => (await info()).capabilities.every((capability) => capability.available), { timeoutMs: 10_000 });
     await waitFor('vm-b shut off', async () => (await domain(running, 'spb-1', 'vm-b')).state === 'DOMAIN_STATE_SHUTOFF', { timeoutMs: 5000 });
+  });
+
+  it('starts without its host (areas unavailable, not hanging) and takes the host state in when the host comes', async () => {
+    lab = await startLab();
+    const running = lab;
+    await running.waitAllConnected();
+    await running.crash('spb-1');
+
+    // When spb-1's agent starts while its host is down
+    const startedMs = Date.now();
+    const agent = await startAgent(running.node('spb-1').config, silentLogger());
+    try {
+      // Then it starts within its 5 s wait for the host, reporting every area unavailable and no domain
+      expect(Date.now() - startedMs).toBeLessThan(10_000);
+      const info = async () => (await unary<GetInfoResponse__Output>('GetInfo', (cb) => running.client('spb-1').node.getInfo({}, deadline(), cb))).node!;
+      expect((await info()).capabilities.filter((capability) => capability.available)).toEqual([]);
+      const domains = async () => (await unary<ListDomainsResponse__Output>('ListDomains', (cb) => running.client('spb-1').kvm.listDomains({}, deadline(), cb))).domains;
+      await expect(domains()).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+
+      // When the host comes up
+      await running.startHost('spb-1');
+      // Then the agent connects and publishes the host's state: areas available, vm-b there (shut off after the crash)
+      await waitFor('areas available', async () => (await info()).capabilities.every((capability) => capability.available), { timeoutMs: 10_000 });
+      const recorder = new WatchRecorder(running.client('spb-1'));
+      recorders.push(recorder);
+      await recorder.until('vm-b in the watched state', (w) => w.view?.domains.get('vm-b')?.state === 'DOMAIN_STATE_SHUTOFF');
+    } finally {
+      await agent.stop(200);
+    }
   });
 });

@@ -90,7 +90,8 @@ export class RemoteSimHost implements StateSource {
   initial: HostSnapshot = EMPTY;
 
   private channel?: Channel;
-  private connectedOnce = false;
+  /** Set once `initial` was handed out: from then on a (re)connect publishes the host's state as changes. */
+  private started = false;
   private stopped = false;
   private retryDelayMs = 200;
   private retryTimer?: NodeJS.Timeout;
@@ -127,6 +128,7 @@ export class RemoteSimHost implements StateSource {
     while (Date.now() < until) {
       try {
         await remote.open();
+        remote.started = true;
         return remote;
       } catch (error) {
         lastError = error;
@@ -135,6 +137,7 @@ export class RemoteSimHost implements StateSource {
     }
     options.logger.error({ err: lastError, socket: options.socketPath }, 'the simulated host does not answer; starting without it (its areas are unavailable)');
     remote.buffered.push(remote.logLine('error', `${remote.goneMessage()}: ${(lastError as Error | undefined)?.message ?? 'no answer'}`));
+    remote.started = true;
     remote.scheduleReconnect();
     return remote;
   }
@@ -204,14 +207,13 @@ export class RemoteSimHost implements StateSource {
       channel.close();
       return;
     }
-    if (this.connectedOnce) {
+    if (this.started) {
       this.resync(snapshot);
     } else {
       this.initial = snapshot;
       this.record(snapshotChanges(snapshot));
       this.buffered.push(...snapshot.log);
     }
-    this.connectedOnce = true;
     this.channel = channel;
     this.retryDelayMs = 200;
     const pending = early;
@@ -225,7 +227,7 @@ export class RemoteSimHost implements StateSource {
     const upserts = snapshotChanges(snapshot);
     const present = new Set(upserts.map((change) => { const key = keyOf(change); return `${key?.kind}:${key?.id}`; }));
     const removals = KINDS.flatMap((kind) => [...this.known[kind]].filter((id) => !present.has(`${kind}:${id}`)).map((id) => REMOVED[kind](id)));
-    this.deliver([...removals, ...upserts, ...snapshot.log, this.logLine('info', `reconnected to the simulated host of ${this.options.node}`)]);
+    this.deliver([...removals, ...upserts, ...snapshot.log, this.logLine('info', `connected to the simulated host of ${this.options.node}`)]);
   }
 
   private deliver(changes: readonly DriverChange[]): void {
