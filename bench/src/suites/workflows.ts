@@ -109,8 +109,8 @@ async function labUp(ctx: SuiteContext, name: string, vms: number): Promise<{ di
 }
 
 /**
- * Failover of a node with 6 VMs: `hvctl lab fault kill` (SIGKILL of the node's agent, its
- * simulated host crashing with it), then what a script would do: poll `hvctl status
+ * Failover of a node with 6 VMs: `hvctl lab fault kill` (SIGKILL of the node's simulated host and its
+ * agent: a host crash), then what a script would do: poll `hvctl status
  * --json` until the node shows unreachable (detection), run `hvctl failover --node X --yes
  * --json` and read its result (the workflow verifies every VM running on the survivor and
  * its /32 announced there); the bench then checks that with one more `status --json`.

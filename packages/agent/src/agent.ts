@@ -1,4 +1,3 @@
-import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadClusterFile, ProcessRunner, type ClusterFile, type Logger } from '@hvctl/common';
 import { AuditJournal } from './audit/journal.js';
@@ -6,10 +5,12 @@ import { configuredSecrets } from './audit/secrets.js';
 import type { AgentConfig } from './config.js';
 import type { AgentContext } from './context.js';
 import type { SimDrivers } from './drivers/sim/drivers.js';
-import type { SimNodeRecord } from './drivers/sim/records.js';
+import type { HostSnapshot } from './drivers/sim/host-api.js';
+import type { RemoteSimHost } from './drivers/sim/remote.js';
 import type { SimWorld } from './drivers/sim/world.js';
 import type { Area, DriverChange, Drivers, HostDriver, StateSource } from './drivers/types.js';
 import { FlagStore } from './flags.js';
+import type { FaultTarget } from './services/faults.js';
 import { EventHub, newEpoch } from './hub.js';
 import { QuorumGuard, routingTrackedBy } from './quorum-guard.js';
 import { RequestLedger } from './ledger.js';
@@ -37,37 +38,13 @@ const FACTS_REFRESH_MS = 5000;
 export interface RunningAgent {
   /** The gRPC port actually bound. */
   readonly port: number;
-  /** The simulated link's port (sim mode). */
+  /** The simulated link's port (simulation in this process; 0 otherwise). */
   readonly linkPort: number;
   readonly context: AgentContext;
   /** The metrics endpoint's port (0 without `metrics:`). */
   readonly metricsPort: number;
   /** Graceful stop: drains calls for up to `graceMs`, then closes everything. */
   stop(graceMs?: number): Promise<void>;
-}
-
-async function readRecord(path: string): Promise<SimNodeRecord | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as SimNodeRecord;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
-
-/**
- * A file the lab writes into a node's state directory before killing only its agent
- * (`lab fault kill NODE --agent-only`): the next start keeps the simulated host's state.
- */
-export const AGENT_ONLY_RESTART_MARKER = 'agent-only-restart';
-
-async function consumeMarker(path: string): Promise<boolean> {
-  try {
-    await rm(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Which area a change from a driver belongs to (logs and node info belong to none). */
@@ -108,25 +85,28 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   await flags.load();
 
   let world: SimWorld | undefined;
+  let remote: RemoteSimHost | undefined;
   let simDrivers: SimDrivers | undefined;
-  if (sim) {
-    const [{ SimWorld }, { createSimDrivers }] = await Promise.all([import('./drivers/sim/world.js'), import('./drivers/sim/drivers.js')]);
-    const statePath = join(config.stateDir, 'sim-state.json');
-    const persisted = await readRecord(statePath);
-    const seed = persisted ?? (sim.seed ? await readRecord(sim.seed) : undefined) ?? { resources: [], domains: [], announcements: [] };
-    world = new SimWorld({
-      self: { name: config.node, site: config.site },
-      siteKind: sim.siteKind,
-      peers: sim.peers,
-      linkListen: sim.link,
-      record: seed,
-      ...(persisted ? { restart: (await consumeMarker(join(config.stateDir, AGENT_ONLY_RESTART_MARKER))) ? 'agent-only' : 'host-crash' } : {}),
-      statePath,
-      ...(sim.timing ? { timing: sim.timing } : {}),
-      ...(sim.peerTimeoutMs ? { peerTimeoutMs: sim.peerTimeoutMs } : {}),
-      logger: logger.child({ area: 'sim' }),
-    });
-    simDrivers = createSimDrivers(world, sim.repositoryNode, () => (flags.get().cordoned ? `it is cordoned (${flags.get().cordonReason || 'no reason given'})` : undefined));
+  let simHost: HostDriver | undefined;
+  let simSource: StateSource | undefined;
+  let faults: FaultTarget | undefined;
+  const refuseIncoming = (): string | undefined => (flags.get().cordoned ? `it is cordoned (${flags.get().cordonReason || 'no reason given'})` : undefined);
+  if (sim?.host) {
+    // The lab: the simulated host is its own process and outlives this agent.
+    const { RemoteSimHost } = await import('./drivers/sim/remote.js');
+    remote = await RemoteSimHost.connect({ socketPath: sim.host, node: config.node, logger: logger.child({ area: 'sim-host' }), refuseIncoming });
+    simDrivers = remote.drivers;
+    simHost = remote.drivers.host;
+    simSource = remote;
+    faults = remote.faults;
+  } else if (sim) {
+    // Tests: the simulated host lives and dies with this agent.
+    const [{ bootSimWorld }, { createSimDrivers }, { SimHostDriver }] = await Promise.all([import('./drivers/sim/boot.js'), import('./drivers/sim/drivers.js'), import('./drivers/sim/host.js')]);
+    world = await bootSimWorld(config, sim, logger);
+    simDrivers = createSimDrivers(world, sim.repositoryNode, refuseIncoming);
+    simHost = new SimHostDriver(world);
+    simSource = world;
+    faults = world;
   }
   const anyRealTool = (['drbd', 'kvm', 'routing', 'backup'] as const).some((area) => kinds[area] === 'real');
   const real = anyRealTool
@@ -138,9 +118,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     return driver;
   };
   const host: HostDriver =
-    kinds.host === 'real'
-      ? await import('./drivers/host/real.js').then(({ RealHostDriver }) => new RealHostDriver(FACTS_REFRESH_MS))
-      : await import('./drivers/sim/host.js').then(({ SimHostDriver }) => new SimHostDriver(world as SimWorld));
+    kinds.host === 'real' ? await import('./drivers/host/real.js').then(({ RealHostDriver }) => new RealHostDriver(FACTS_REFRESH_MS)) : pick('host', simHost, undefined);
   const drivers: Drivers = {
     drbd: pick('drbd', simDrivers?.drbd, real?.drbd),
     kvm: pick('kvm', simDrivers?.kvm, real?.kvm),
@@ -174,33 +152,36 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   await nodeInfo.refreshFacts();
 
   // A real area whose tool is missing starts empty (its probe says why) instead of failing the agent.
-  const initial = <T>(area: Area, read: () => Promise<T[]>): Promise<T[]> =>
+  // A simulated host process answered with one snapshot, read at one instant: its changes follow it.
+  const initial = <T>(area: Area, read: () => Promise<T[]>, fromHost: (snapshot: HostSnapshot) => T[]): Promise<T[]> =>
     kinds[area] === 'real'
       ? read().catch((error: unknown) => {
           logger.warn({ err: error, area }, 'initial read failed; the area starts empty');
           return [];
         })
-      : read();
+      : remote
+        ? Promise.resolve(fromHost(remote.initial))
+        : read();
   const [resources, domains, announcements, neighbors, snapshots] = await Promise.all([
-    initial('drbd', () => drivers.drbd.list()),
-    initial('kvm', () => drivers.kvm.list()),
-    initial('routing', () => drivers.routing.listAnnouncements()),
-    initial('routing', () => drivers.routing.listNeighbors()),
-    initial('backup', () => drivers.backup.localSnapshots()),
+    initial('drbd', () => drivers.drbd.list(), (snapshot) => snapshot.resources),
+    initial('kvm', () => drivers.kvm.list(), (snapshot) => snapshot.domains),
+    initial('routing', () => drivers.routing.listAnnouncements(), (snapshot) => snapshot.announcements),
+    initial('routing', () => drivers.routing.listNeighbors(), (snapshot) => snapshot.neighbors),
+    initial('backup', () => drivers.backup.localSnapshots(), (snapshot) => snapshot.snapshots),
   ]);
   const hub = new EventHub({ node: nodeInfo.info(), resources, domains, announcements, neighbors, snapshots, log: [] }, { epoch });
   for (const note of bootNotes) hub.log(note);
   const unwatches: (() => void)[] = [];
   // Watch before starting: the world's first refresh carries what it logged while loading (a crash report).
-  if (world) {
+  if (simSource) {
     unwatches.push(
       anyRealTool
-        ? // Mixed mode: the world reports only the areas it simulates.
-          world.watch((change) => {
+        ? // Mixed mode: the simulation reports only the areas it simulates.
+          simSource.watch((change) => {
             const area = areaOfChange(change);
             if (area === undefined || kinds[area] === 'sim') hub.apply(change);
           })
-        : world.watch((change) => hub.apply(change)),
+        : simSource.watch((change) => hub.apply(change)),
     );
   }
   if (real) {
@@ -246,6 +227,8 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
       agentServer.updateHealth();
     },
   });
+  // The host process went away or came back: probe its areas again now, not at the next round.
+  if (remote) unwatches.push(remote.onAvailability(() => void capabilityWatch.probeNow()));
 
   // libvirtd restarted: its event stream resynced, so the kvm capability need not wait for the next probe.
   if (kinds.kvm === 'real' && real) unwatches.push(real.kvm.onConnected(() => capabilityWatch.recovered('kvm')));
@@ -306,7 +289,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
         }),
       )
     : undefined;
-  const agentServer = createServer({ ...(metrics ? { rpcMetrics: rpcMetricsInterceptor(metrics.countRpc) } : {}), ctx: context, ...(world ? { faults: world } : {}), ...(monitor ? { monitor } : {}), workflows: { engine, leases, journal }, audit, ...(security.revocations ? { revocations: security.revocations } : {}),
+  const agentServer = createServer({ ...(metrics ? { rpcMetrics: rpcMetricsInterceptor(metrics.countRpc) } : {}), ctx: context, ...(faults ? { faults } : {}), ...(monitor ? { monitor } : {}), workflows: { engine, leases, journal }, audit, ...(security.revocations ? { revocations: security.revocations } : {}),
     auth: authInterceptor({
       authenticator: security.authenticator,
       lookup: async (id) => (await engine.list()).find((workflow) => workflow.id === id)?.spec?.kind ?? undefined,
@@ -319,6 +302,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     port = await bindServer(agentServer.server, config.listen, security.serverCredentials);
   } catch (error) {
     await world?.stop();
+    remote?.stop();
     for (const unwatch of unwatches) unwatch();
     await real?.stop();
     throw error;
@@ -374,6 +358,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
         });
       });
       await world?.stop();
+      remote?.stop();
       await real?.stop();
     },
   };

@@ -56,6 +56,12 @@ export interface SimConfig {
   readonly seed?: string;
   readonly timing?: Partial<SimTiming>;
   readonly peerTimeoutMs?: number;
+  /**
+   * The unix socket of this node's simulated host process (`hvctl-agent sim-host`). Set:
+   * the agent reaches the simulation through it and the host outlives the agent. Unset:
+   * the simulation runs inside the agent (tests).
+   */
+  readonly host?: string;
 }
 
 function fail(path: string, message: string): never {
@@ -143,6 +149,7 @@ export function parseAgentConfig(raw: unknown, path: string): AgentConfig {
       ...(typeof sim['seed'] === 'string' ? { seed: abs(sim['seed']) } : {}),
       ...(typeof sim['timing'] === 'object' && sim['timing'] ? { timing: sim['timing'] as Partial<SimTiming> } : {}),
       ...(typeof sim['peerTimeoutMs'] === 'number' ? { peerTimeoutMs: sim['peerTimeoutMs'] } : {}),
+      ...(typeof sim['host'] === 'string' ? { host: abs(sim['host']) } : {}),
     },
   };
 }

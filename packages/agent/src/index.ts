@@ -1,4 +1,6 @@
-export { AGENT_ONLY_RESTART_MARKER, startAgent, type RunningAgent } from './agent.js';
+export { startAgent, type RunningAgent } from './agent.js';
+export { callSimHost } from './drivers/sim/host-channel.js';
+export { PING as SIM_HOST_PING } from './drivers/sim/host-api.js';
 export { createServer, bindServer, type AgentServer, type ServerDeps } from './server.js';
 export { loadAgentConfig, parseAgentConfig, DEFAULT_CONFIG_PATH, type AgentConfig, type SimConfig } from './config.js';
 export type { SimNodeRecord, SimResourceRecord, SimDomainRecord, SimAnnouncementRecord } from './drivers/sim/records.js';

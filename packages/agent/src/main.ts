@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { HvctlError, createLogger, validateAddress } from '@hvctl/common';
 import { startAgent } from './agent.js';
@@ -45,6 +46,32 @@ Stop it with SIGTERM or Ctrl-C: in-flight calls get 2 s to finish.`,
       stopping = true;
       logger.info({ signal }, 'stopping');
       void agent.stop().then(() => {
+        logger.flush();
+        process.exit(0);
+      });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+
+program
+  .command('sim-host')
+  .description('Lab only: run the simulated host of a node (DRBD, domains, routes) on the unix socket `sim.host` of its agent config; it outlives its agent.')
+  .option('-c, --config <file>', 'agent config file (the same as the node\'s agent)', DEFAULT_CONFIG_PATH)
+  .action(async (options: { config: string }) => {
+    const config = await loadAgentConfig(options.config);
+    const logFile = config.log.file ? join(dirname(config.log.file), 'host.log') : undefined;
+    const logger = createLogger({ name: 'hvctl-sim-host', level: config.log.level, ...(logFile ? { file: logFile } : {}), bindings: { node: config.node } });
+    // Only this subcommand loads the simulation: a real agent never does.
+    const { runSimHost } = await import('./drivers/sim/host-process.js');
+    const host = await runSimHost(config, logger);
+    console.error(`hvctl-agent sim-host ${config.node} (${config.site}) serving ${config.sim?.host ?? ''}`);
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      void host.stop().then(() => {
         logger.flush();
         process.exit(0);
       });

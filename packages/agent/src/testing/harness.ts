@@ -10,6 +10,8 @@ import { startAgent, type RunningAgent } from '../agent.js';
 import type { AgentConfig } from '../config.js';
 import type { SimDomainRecord, SimNodeRecord, SimResourceRecord } from '../drivers/sim/records.js';
 import type { SimTiming } from '../drivers/sim/timing.js';
+import { bootSimWorld } from '../drivers/sim/boot.js';
+import { SimHostServer } from '../drivers/sim/host-server.js';
 
 /**
  * Starts small simulated clusters for integration tests: real agents (in this process
@@ -107,6 +109,12 @@ export interface LabNodeSpec {
   readonly siteKind?: 'main' | 'backup';
   /** Run as a child process (bin/hvctl-agent.js with a YAML config) instead of in this process. */
   readonly child?: boolean;
+  /**
+   * Run the node's simulated host apart from its agent, as the lab does (here in the test
+   * process, behind its unix socket): stopping or killing the agent leaves the host, its
+   * links, VMs and routes running; `stopHost` / `crash` take the host down.
+   */
+  readonly separateHost?: boolean;
 }
 
 export interface LabOptions {
@@ -148,6 +156,8 @@ export interface LabNode {
   child?: ChildProcess;
   /** What a child process wrote to stderr. */
   stderr: string;
+  /** Set while a separate simulated host runs (spec.separateHost). */
+  host?: SimHostServer;
 }
 
 const AGENT_BIN = fileURLToPath(new URL('../../bin/hvctl-agent.js', import.meta.url));
@@ -217,6 +227,7 @@ export class Lab {
           seed: seedPath,
           timing: { ...FAST_TIMING, ...options.timing },
           peerTimeoutMs: options.peerTimeoutMs ?? 1000,
+          ...(spec.separateHost ? { host: join(this.dir, `${spec.name}.host.sock`) } : {}),
         },
       };
       this.nodes.set(spec.name, { spec, config, address, client: createAgentClient(address), stderr: '' });
@@ -233,10 +244,14 @@ export class Lab {
     return this.node(name).client;
   }
 
-  /** Starts (or restarts, with the same state dir and ports) one agent; resolves once it answers GetInfo. */
+  /**
+   * Starts (or restarts, with the same state dir and ports) one agent, and first its
+   * separate simulated host when that is not running; resolves once the agent answers GetInfo.
+   */
   async start(name: string): Promise<void> {
     const node = this.node(name);
     if (node.agent || node.child) throw new Error(`${name} is already running`);
+    if (node.spec.separateHost && !node.host) await this.startHost(name);
     if (node.spec.child) {
       await this.spawnChild(node);
     } else {
@@ -267,7 +282,7 @@ export class Lab {
     }, { timeoutMs });
   }
 
-  /** Graceful stop (in-process: agent.stop(); child: SIGTERM). */
+  /** Graceful stop of the agent (in-process: agent.stop(); child: SIGTERM); a separate host runs on. */
   async stop(name: string): Promise<void> {
     const node = this.node(name);
     if (node.agent) {
@@ -276,6 +291,32 @@ export class Lab {
       await agent.stop(200);
     }
     if (node.child) await this.signal(node, 'SIGTERM');
+  }
+
+  /** Stops a separate simulated host (its state persisted as a disk keeps it: it comes back as after a crash). */
+  async stopHost(name: string): Promise<void> {
+    const node = this.node(name);
+    const host = node.host;
+    node.host = undefined;
+    await host?.stop();
+  }
+
+  /** A host crash: the agent dies (SIGKILL for a child) and so does its separate host. */
+  async crash(name: string): Promise<void> {
+    const node = this.node(name);
+    if (node.child) await this.signal(node, 'SIGKILL');
+    else await this.stop(name);
+    await this.stopHost(name);
+  }
+
+  /** Starts a separate simulated host alone (its agent, if running, reconnects to it). */
+  async startHost(name: string): Promise<void> {
+    const node = this.node(name);
+    const sim = node.config.sim;
+    if (!sim?.host) throw new Error(`${node.spec.name} has no separate host`);
+    if (node.host) throw new Error(`${node.spec.name}: its host is already running`);
+    const world = await bootSimWorld(node.config, sim, silentLogger());
+    node.host = (await SimHostServer.start({ socketPath: sim.host, world, repositoryNode: sim.repositoryNode, logger: silentLogger() })).host;
   }
 
   /** Kills a child-process agent at once (SIGKILL): no cleanup, sockets closed by the kernel. */
@@ -327,6 +368,7 @@ export class Lab {
   async close(): Promise<void> {
     for (const node of this.nodes.values()) node.client.close();
     await Promise.all([...this.nodes.keys()].map((name) => this.stop(name).catch(() => undefined)));
+    await Promise.all([...this.nodes.keys()].map((name) => this.stopHost(name).catch(() => undefined)));
     await removeTempDir(this.dir);
   }
 }

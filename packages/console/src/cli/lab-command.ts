@@ -90,11 +90,12 @@ export function labCommand(openConsole: (clusterFile: string) => Promise<void>):
       const { state, running } = await labStatus(labDir(options.dir));
       if (options.json) {
         const routing = state.netns ? { mode: 'netns', ...state.netns } : { mode: 'sim' };
-        console.log(JSON.stringify({ dir: state.dir, cutSites: state.cutSites, routing, nodes: state.nodes.map((n) => ({ ...n, running: running[n.name] })) }, null, 2));
+        console.log(JSON.stringify({ dir: state.dir, cutSites: state.cutSites, routing, nodes: state.nodes.map((n) => ({ ...n, running: running[n.name]?.agent === true, hostRunning: running[n.name]?.host === true })) }, null, 2));
         return;
       }
       const routingOf = (node: string): string => (state.netns?.routers.includes(node) ? `real (${state.netns.prefix}${node})` : 'sim');
-      console.log(table(['NODE', 'SITE', 'PROCESS', 'ADDRESS', 'ROUTING', 'METRICS'], state.nodes.map((n) => [n.name, n.site, running[n.name] ? `pid ${n.pid}` : 'stopped', n.address, routingOf(n.name), n.metrics ? `http://${n.metrics}/metrics` : '-'])));
+      const processOf = (pid: number, up: boolean | undefined): string => (up ? `pid ${pid}` : 'stopped');
+      console.log(table(['NODE', 'SITE', 'HOST', 'AGENT', 'ADDRESS', 'ROUTING', 'METRICS'], state.nodes.map((n) => [n.name, n.site, processOf(n.hostPid, running[n.name]?.host), processOf(n.pid, running[n.name]?.agent), n.address, routingOf(n.name), n.metrics ? `http://${n.metrics}/metrics` : '-'])));
       if (state.netns) console.log(`routing: real BIRD in network namespaces ${state.netns.prefix}*; upstream routes: ip -n ${state.netns.upstream} route`);
       if (state.cutSites.length) console.log(`cut off: ${state.cutSites.join(', ')}`);
     });
@@ -102,16 +103,16 @@ export function labCommand(openConsole: (clusterFile: string) => Promise<void>):
   const fault = lab.command('fault').description('Inject a fault into the running lab.');
   fault
     .command('kill <node>')
-    .description('kill -9 a node: its host "crashes" (peers see it lost within 3 s)')
+    .description('kill -9 a node (its simulated host and its agent): the host "crashes" (peers see it lost within 3 s)')
     .option(...dirOption)
-    .option('--agent-only', 'kill only the agent: on restart the simulated host is as it was (VMs still running)')
+    .option('--agent-only', 'kill only the agent process: the simulated host runs on (peers stay Connected, VMs run, routes stay announced)')
     .action(async (node: string, options: { dir?: string; agentOnly?: boolean }) => {
       await labKill(labDir(options.dir), name(node), { agentOnly: options.agentOnly ?? false });
       console.log(`killed ${node}${options.agentOnly ? ' (agent only)' : ''}`);
     });
   fault
     .command('restart <node>')
-    .description('start a node again (after kill: it comes back like a rebooted host, DRBD Secondary, VMs off)')
+    .description('start what of a node is not running, host first (after kill: it boots like a rebooted host, DRBD Secondary, VMs off), then its agent; after kill --agent-only only the agent; a running node is rebooted')
     .option(...dirOption)
     .action(async (node: string, options: { dir?: string }) => {
       await labRestart(labDir(options.dir), name(node));

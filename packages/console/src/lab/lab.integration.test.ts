@@ -7,9 +7,9 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadClusterFile, type Topology } from '@hvctl/common';
 import { fetchTopology } from '../cli/status.js';
-import { labCut, labDown, labHeal, labKill, labRestart, labUp } from './lab.js';
+import { labCut, labDown, labHeal, labKill, labRestart, labSlow, labStatus, labUp } from './lab.js';
 import { LAB_PAIRS } from './plan.js';
-import { isAgentProcess, labClusterPath, readLabState } from './state.js';
+import { isAgentProcess, isHostProcess, labClusterPath, readLabState } from './state.js';
 
 const run = promisify(execFile);
 const HVCTL = fileURLToPath(new URL('../../bin/hvctl.js', import.meta.url));
@@ -29,7 +29,7 @@ async function pollUntil<T>(read: () => Promise<T>, done: (value: T) => boolean,
   }
 }
 
-describe('the lab (five agent processes)', () => {
+describe('the lab (five nodes: a simulated host and an agent process each)', () => {
   let dir: string;
 
   beforeAll(async () => {
@@ -40,8 +40,11 @@ describe('the lab (five agent processes)', () => {
   afterAll(async () => {
     const state = await readLabState(dir);
     await labDown({ dir, force: true });
-    // Then: no agent process of this lab is left behind.
-    for (const node of state?.nodes ?? []) expect(isAgentProcess(node.pid, join(node.dir, 'agent.yaml'))).toBe(false);
+    // Then: no agent or host process of this lab is left behind.
+    for (const node of state?.nodes ?? []) {
+      expect(isAgentProcess(node.pid, join(node.dir, 'agent.yaml'))).toBe(false);
+      expect(isHostProcess(node.hostPid, join(node.dir, 'agent.yaml'))).toBe(false);
+    }
     await rm(dir, { recursive: true, force: true });
   }, 30_000);
 
@@ -65,6 +68,44 @@ describe('the lab (five agent processes)', () => {
     }
     expect(topology.announcements.filter((a) => a.kind === 'bgp').map((a) => a.node).sort()).toEqual(['msk-1', 'spb-1']);
     expect(topology.backups).toHaveLength(12);
+  });
+
+  it('kills only the agent of msk-2: its host runs on (peers stay Connected, VMs run, routes stay); restart starts only the agent', async () => {
+    const cluster = await loadClusterFile(labClusterPath(dir));
+    const shared = (topology: Topology) => topology.resources.filter((resource) => resource.replicas.some((replica) => replica.node === 'msk-2' && !replica.witness));
+    const spb2Views = (topology: Topology) => shared(topology).map((resource) => resource.replicas.find((replica) => replica.node === 'spb-2'));
+    const before = await fetchTopology(cluster, 2000);
+    const vms = before.vms.filter((vm) => vm.node === 'msk-2').map((vm) => vm.name);
+    expect(vms.length).toBeGreaterThan(0);
+    const changedBefore = spb2Views(before).map((replica) => replica?.connectionChangedUnixMs);
+    const hostPid = (await readLabState(dir))?.nodes.find((node) => node.name === 'msk-2')?.hostPid;
+
+    // When only msk-2's agent is killed with SIGKILL
+    await labKill(dir, 'msk-2', { agentOnly: true });
+    expect((await labStatus(dir)).running['msk-2']).toEqual({ agent: false, host: true });
+
+    // Then for 4 s (more than the peer timeout) msk-2 does not answer, but spb-2 stays Connected to it on every shared resource
+    const until = Date.now() + 4000;
+    while (Date.now() < until) {
+      const topology = await fetchTopology(cluster, 2000);
+      expect(topology.nodes.find((node) => node.name === 'msk-2')?.reachable).toBe(false);
+      expect(spb2Views(topology).map((replica) => replica?.connection)).toEqual(changedBefore.map(() => 'Connected'));
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    // And host faults still work with the agent dead (they go to the host)
+    await labSlow(dir, 'msk-2', 0);
+
+    // When the node is restarted: only the agent starts, on the same host
+    await labRestart(dir, 'msk-2');
+    const after = (await readLabState(dir))?.nodes.find((node) => node.name === 'msk-2');
+    expect(after?.hostPid).toBe(hostPid);
+    // Then its VMs still run there, announced from there, and spb-2's connections never changed state
+    const { value } = await pollUntil(() => fetchTopology(cluster, 2000), (topology) => topology.nodes.every((node) => node.reachable), 10_000);
+    for (const name of vms) {
+      const vm = value.vms.find((candidate) => candidate.name === name);
+      expect(vm).toMatchObject({ state: 'running', runningOn: ['msk-2'], announcedFrom: ['msk-2'] });
+    }
+    expect(spb2Views(value).map((replica) => replica?.connectionChangedUnixMs)).toEqual(changedBefore);
   });
 
   it('sees a kill -9 of spb-1 within 3 s, on the status output and on its DRBD peers', async () => {

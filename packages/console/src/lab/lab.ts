@@ -4,13 +4,13 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { HvctlError, deadline, failedPrecondition, formatClusterFile, notFound, unary, type AgentClient } from '@hvctl/common';
+import { HvctlError, deadline, failedPrecondition, formatClusterFile, invalidArgument, notFound, unary, type AgentClient } from '@hvctl/common';
 import type { ListResourcesResponse__Output } from '@hvctl/proto';
-import { AGENT_ONLY_RESTART_MARKER } from '@hvctl/agent';
+import { SIM_HOST_PING, callSimHost } from '@hvctl/agent';
 import { LAB_ALERTS_FILE, LAB_NODES, partitionFor, planLab } from './plan.js';
 import { freePorts } from './ports.js';
 import { labClient, secureLabPlan } from './tls.js';
-import { isAgentProcess, labClusterPath, readLabState, writeLabState, type LabNodeState, type LabState } from './state.js';
+import { SIM_HOST_COMMAND, isAgentProcess, isHostProcess, labClusterPath, readLabState, writeLabState, type LabNodeState, type LabState } from './state.js';
 import { netnsApplyCuts, netnsBoot, netnsCrash, netnsDown, netnsUp, prepareNetnsLab, waitForUpstream } from './netns/lab-netns.js';
 import { requireNetnsPrerequisites } from './netns/network.js';
 
@@ -35,12 +35,15 @@ function agentMainPath(): string {
 }
 
 const configPathOf = (node: LabNodeState): string => join(node.dir, 'agent.yaml');
+/** The unix socket of a node's simulated host (`sim.host` in its agent.yaml). */
+export const hostSocketOf = (node: LabNodeState): string => join(node.dir, 'host.sock');
+const agentRuns = (node: LabNodeState): boolean => isAgentProcess(node.pid, configPathOf(node));
+const hostRuns = (node: LabNodeState): boolean => isHostProcess(node.hostPid, configPathOf(node));
 
-function spawnAgent(node: LabNodeState): number {
-  const out = openSync(join(node.dir, 'agent.out'), 'a');
+function spawnDetached(node: LabNodeState, args: readonly string[], outFile: string): number {
+  const out = openSync(join(node.dir, outFile), 'a');
   try {
-    // The lab runs plaintext on loopback (the agent prints a warning); a config with `tls:` (lab up --tls) makes the agent serve mutual TLS and ignore the flag.
-    const child = spawn(process.execPath, [agentMainPath(), '--config', configPathOf(node), '--insecure-lab'], {
+    const child = spawn(process.execPath, [agentMainPath(), ...args], {
       cwd: node.dir,
       detached: true,
       stdio: ['ignore', out, out],
@@ -52,6 +55,11 @@ function spawnAgent(node: LabNodeState): number {
     closeSync(out);
   }
 }
+
+// The lab runs plaintext on loopback (the agent prints a warning); a config with `tls:` (lab up --tls) makes the agent serve mutual TLS and ignore the flag.
+const spawnAgent = (node: LabNodeState): number => spawnDetached(node, ['--config', configPathOf(node), '--insecure-lab'], 'agent.out');
+/** The node's simulated host: DRBD, domains and routes in a process of their own, which outlives the agent. */
+const spawnHost = (node: LabNodeState): number => spawnDetached(node, [SIM_HOST_COMMAND, '--config', configPathOf(node)], 'host.out');
 
 function tail(path: string, lines = 5): string {
   if (!existsSync(path)) return '';
@@ -68,7 +76,7 @@ async function waitForAgent(node: LabNodeState, timeoutMs: number): Promise<void
         await unary('GetInfo', (cb) => client.node.getInfo({}, deadline(1000), cb));
         return;
       } catch {
-        if (!isAgentProcess(node.pid, configPathOf(node))) {
+        if (!agentRuns(node)) {
           throw new HvctlError('UNAVAILABLE', `agent ${node.name} exited during start:\n${tail(join(node.dir, 'agent.out'))}`);
         }
         if (Date.now() > until) throw new HvctlError('DEADLINE_EXCEEDED', `agent ${node.name} did not answer within ${timeoutMs} ms`);
@@ -77,6 +85,21 @@ async function waitForAgent(node: LabNodeState, timeoutMs: number): Promise<void
     }
   } finally {
     client.close();
+  }
+}
+
+/** Resolves once the node's simulated host answers on its socket; rejects after `timeoutMs` with its output. */
+async function waitForHost(node: LabNodeState, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await callSimHost(hostSocketOf(node), SIM_HOST_PING, []);
+      return;
+    } catch {
+      if (!hostRuns(node)) throw new HvctlError('UNAVAILABLE', `the simulated host of ${node.name} exited during start:\n${tail(join(node.dir, 'host.out'))}`);
+      if (Date.now() > until) throw new HvctlError('DEADLINE_EXCEEDED', `the simulated host of ${node.name} did not answer within ${timeoutMs} ms`);
+      await sleep(50);
+    }
   }
 }
 
@@ -96,7 +119,7 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
   const { dir } = options;
   const progress = options.onProgress ?? (() => undefined);
   const existing = await readLabState(dir);
-  if (existing?.nodes.some((node) => isAgentProcess(node.pid, configPathOf(node)))) {
+  if (existing?.nodes.some((node) => agentRuns(node) || hostRuns(node))) {
     throw failedPrecondition(`a lab is already running in ${dir}`, {
       nextSteps: ['use it (hvctl status), or stop it first with `hvctl lab down`'],
     });
@@ -123,7 +146,7 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
     await mkdir(nodeDir, { recursive: true });
     await writeFile(join(nodeDir, 'agent.yaml'), stringify(node.agentConfig));
     await writeFile(join(nodeDir, 'seed.json'), JSON.stringify(node.seed, null, 1));
-    state.nodes.push({ name: node.name, site: node.site, address: node.address, link: node.link, ...(node.metrics ? { metrics: node.metrics } : {}), dir: nodeDir, pid: 0 });
+    state.nodes.push({ name: node.name, site: node.site, address: node.address, link: node.link, ...(node.metrics ? { metrics: node.metrics } : {}), dir: nodeDir, pid: 0, hostPid: 0 });
   }
   await writeFile(labClusterPath(dir), formatClusterFile(plan.cluster));
   const timeoutMs = options.timeoutMs ?? 30_000;
@@ -135,9 +158,13 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
       await netnsDown(dir, true, true);
       await netnsUp(dir, netns.routed, progress);
     }
+    // Hosts first, as machines boot before their agents start.
+    for (const node of state.nodes) node.hostPid = spawnHost(node);
+    await writeLabState(state);
+    await Promise.all(state.nodes.map((node) => waitForHost(node, timeoutMs)));
     for (const node of state.nodes) {
       node.pid = spawnAgent(node);
-      progress(`started ${node.name} (${node.site}) pid ${node.pid} on ${node.address}${node.metrics ? `, metrics http://${node.metrics}/metrics` : ''}`);
+      progress(`started ${node.name} (${node.site}) host pid ${node.hostPid}, agent pid ${node.pid} on ${node.address}${node.metrics ? `, metrics http://${node.metrics}/metrics` : ''}`);
     }
     await writeLabState(state);
     await Promise.all(state.nodes.map((node) => waitForAgent(node, timeoutMs)));
@@ -164,16 +191,16 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
   return state;
 }
 
-async function stopPid(pid: number, configPath: string, graceMs: number): Promise<void> {
-  if (!isAgentProcess(pid, configPath)) return;
+async function stopPid(pid: number, alive: () => boolean, graceMs: number): Promise<void> {
+  if (!alive()) return;
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
     return;
   }
   const until = Date.now() + graceMs;
-  while (Date.now() < until && isAgentProcess(pid, configPath)) await sleep(50);
-  if (isAgentProcess(pid, configPath)) {
+  while (Date.now() < until && alive()) await sleep(50);
+  if (alive()) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -182,7 +209,7 @@ async function stopPid(pid: number, configPath: string, graceMs: number): Promis
   }
 }
 
-/** Pids of any agent process whose config lies under `dir` (leftovers of a crashed lab). */
+/** Pids of any agent or simulated host process whose config lies under `dir` (leftovers of a crashed lab). */
 function leftoverPids(dir: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
@@ -197,16 +224,18 @@ function leftoverPids(dir: string): number[] {
   return pids;
 }
 
-/** Stops every lab agent (SIGTERM, then SIGKILL after 3 s). `force` also kills leftovers. */
+/** Stops every lab agent, then every simulated host (SIGTERM, then SIGKILL after 3 s). `force` also kills leftovers. */
 export async function labDown(options: { readonly dir: string; readonly force?: boolean }): Promise<string[]> {
   const state = await readLabState(options.dir);
   const stopped: string[] = [];
   if (state) {
     await Promise.all(
       state.nodes.map(async (node) => {
-        if (isAgentProcess(node.pid, configPathOf(node))) stopped.push(node.name);
-        await stopPid(node.pid, configPathOf(node), 3000);
+        if (agentRuns(node) || hostRuns(node)) stopped.push(node.name);
+        await stopPid(node.pid, () => agentRuns(node), 3000);
         node.pid = 0;
+        await stopPid(node.hostPid, () => hostRuns(node), 3000);
+        node.hostPid = 0;
       }),
     );
   }
@@ -238,59 +267,90 @@ function requireNode(state: LabState, name: string): LabNodeState {
   return node;
 }
 
+/** SIGKILL, then wait until the process is gone (so what it held, its sockets, is released). */
+async function killNow(pid: number, alive: () => boolean): Promise<void> {
+  if (!alive()) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  while (alive()) await sleep(20);
+}
+
 /**
- * Kills a node's agent with SIGKILL. By default the simulated host crashes with it (its
- * VMs stop, DRBD comes back Secondary on restart); with `agentOnly` only the agent dies
- * and a restart finds the host as it was, like a real hypervisor whose agent crashed.
+ * Kills a node with SIGKILL: its simulated host and its agent, a host crash (peers lose
+ * it, its VMs stop; on restart DRBD is Secondary and nothing is announced). With
+ * `agentOnly` only the agent process dies, like a real hypervisor whose agent crashed:
+ * the host runs on (peers stay Connected, VMs keep running, routes stay announced).
  */
 export async function labKill(dir: string, name: string, options: { readonly agentOnly?: boolean } = {}): Promise<void> {
   const state = await requireLab(dir);
   const node = requireNode(state, name);
-  if (!isAgentProcess(node.pid, configPathOf(node))) throw failedPrecondition(`${name} is not running`);
   if (options.agentOnly) {
-    await mkdir(join(node.dir, 'state'), { recursive: true });
-    await writeFile(join(node.dir, 'state', AGENT_ONLY_RESTART_MARKER), `${Date.now()}\n`);
+    if (!agentRuns(node)) throw failedPrecondition(`the agent of ${name} is not running; nothing was killed`);
+  } else if (!agentRuns(node) && !hostRuns(node)) {
+    throw failedPrecondition(`${name} is not running`);
   }
-  process.kill(node.pid, 'SIGKILL');
+  await killNow(node.pid, () => agentRuns(node));
   node.pid = 0;
+  if (!options.agentOnly) {
+    await killNow(node.hostPid, () => hostRuns(node));
+    node.hostPid = 0;
+  }
   await writeLabState(state);
   if (state.netns?.routers.includes(name) && !options.agentOnly) await netnsCrash(dir, name);
 }
 
-/** Starts a node again (killing it first if it runs): it comes back like a rebooted host. */
+/**
+ * Starts what of a node is not running, host first, then agent. A host that was down
+ * boots like a rebooted machine (DRBD Secondary, VMs off, nothing announced; an agent
+ * still running is stopped first, as a reboot would). After an agent-only kill only the
+ * agent starts and finds its host as it was. A node running whole is rebooted.
+ */
 export async function labRestart(dir: string, name: string): Promise<void> {
   const state = await requireLab(dir);
   const node = requireNode(state, name);
-  if (isAgentProcess(node.pid, configPathOf(node))) {
-    process.kill(node.pid, 'SIGKILL');
-    while (isAgentProcess(node.pid, configPathOf(node))) await sleep(20);
+  if (hostRuns(node) && agentRuns(node)) {
+    await killNow(node.pid, () => agentRuns(node));
+    await killNow(node.hostPid, () => hostRuns(node));
   }
-  if (state.netns?.routers.includes(name)) await netnsBoot(dir, name, !existsSync(join(node.dir, 'state', AGENT_ONLY_RESTART_MARKER)));
-  node.pid = spawnAgent(node);
-  await writeLabState(state);
-  await waitForAgent(node, 15_000);
-  await applyPartitions(state, [node]);
+  if (!hostRuns(node)) {
+    await killNow(node.pid, () => agentRuns(node));
+    node.pid = 0;
+    if (state.netns?.routers.includes(name)) await netnsBoot(dir, name, true);
+    node.hostPid = spawnHost(node);
+    await writeLabState(state);
+    await waitForHost(node, 15_000);
+    await applyPartitions(state, [node]);
+  }
+  if (!agentRuns(node)) {
+    node.pid = spawnAgent(node);
+    await writeLabState(state);
+    await waitForAgent(node, 15_000);
+  }
 }
 
-async function withClient<T>(node: LabNodeState, act: (client: AgentClient) => Promise<T>): Promise<T> {
-  const client = labClient(join(node.dir, '..', '..'), node);
-  try {
-    return await act(client);
-  } finally {
-    client.close();
+/**
+ * Calls a fault method on a node's simulated host. Faults belong to the host and its
+ * network, not to the agent: they work while the agent is dead.
+ */
+async function hostFault<T>(node: LabNodeState, method: string, args: readonly unknown[]): Promise<T> {
+  if (!hostRuns(node)) {
+    throw failedPrecondition(`${node.name} is down (its simulated host is not running); nothing was changed`, { nextSteps: [`start it: hvctl lab fault restart ${node.name}`] });
   }
+  return (await callSimHost(hostSocketOf(node), `faults.${method}`, args)) as T;
 }
 
 async function applyPartitions(state: LabState, nodes: readonly LabNodeState[]): Promise<string[]> {
   const skipped: string[] = [];
   await Promise.all(
     nodes.map(async (node) => {
-      if (!isAgentProcess(node.pid, configPathOf(node))) {
+      if (!hostRuns(node)) {
         skipped.push(node.name);
         return;
       }
-      const unreachableSites = partitionFor(node.site, state.cutSites, SITES);
-      await withClient(node, (client) => unary('SetPartition', (cb) => client.faults.setPartition({ unreachableSites }, deadline(), cb)));
+      await hostFault(node, 'setPartition', [partitionFor(node.site, state.cutSites, SITES)]);
     }),
   );
   return skipped;
@@ -319,19 +379,19 @@ export async function labHeal(dir: string, site: string): Promise<void> {
 /** Fails the backing disk of a resource on a node. */
 export async function labFailDisk(dir: string, name: string, resource: string): Promise<void> {
   const node = requireNode(await requireLab(dir), name);
-  await withClient(node, (client) => unary('FailDisk', (cb) => client.faults.failDisk({ resource }, deadline(), cb)));
+  await hostFault(node, 'failDisk', [resource]);
 }
 
 /** Adds latency to every link of a node. */
 export async function labSlow(dir: string, name: string, delayMs: number): Promise<void> {
   const node = requireNode(await requireLab(dir), name);
-  await withClient(node, (client) => unary('SetLinkDelay', (cb) => client.faults.setLinkDelay({ delayMs }, deadline(), cb)));
+  await hostFault(node, 'setLinkDelay', [delayMs]);
 }
 
 /** Makes the next `count` outgoing migrations of a node fail. */
 export async function labFailMigrations(dir: string, name: string, count: number): Promise<void> {
   const node = requireNode(await requireLab(dir), name);
-  await withClient(node, (client) => unary('FailMigrations', (cb) => client.faults.failMigrations({ count }, deadline(), cb)));
+  await hostFault(node, 'failMigrations', [count]);
 }
 
 /** Damages a VM's stored backup (its newest, or `snapshotId`) in the backup site's repository. */
@@ -339,11 +399,19 @@ export async function labCorruptBackup(dir: string, vm: string, snapshotId: stri
   const state = await requireLab(dir);
   const node = state.nodes.find((candidate) => candidate.site === 'bak');
   if (!node) throw notFound('the lab has no backup-site node holding the repository; nothing was damaged');
-  return withClient(node, (client) => unary<{ snapshotId: string; shortId: string }>('CorruptBackup', (cb) => client.faults.corruptBackup({ vm, snapshotId }, deadline(), cb)));
+  if (snapshotId !== '' && !/^[0-9a-f]{1,64}$/.test(snapshotId)) throw invalidArgument(`"${snapshotId.slice(0, 70)}" is not a snapshot id`);
+  const snapshot = await hostFault<{ id: string; shortId: string }>(node, 'corruptBackup', [vm, snapshotId]);
+  return { snapshotId: snapshot.id, shortId: snapshot.shortId };
+}
+
+/** What of each node runs (its agent, its simulated host), for `lab status`. */
+export interface LabNodeRunning {
+  readonly agent: boolean;
+  readonly host: boolean;
 }
 
 /** Which nodes are running, for `lab status`. */
-export async function labStatus(dir: string): Promise<{ state: LabState; running: Record<string, boolean> }> {
+export async function labStatus(dir: string): Promise<{ state: LabState; running: Record<string, LabNodeRunning> }> {
   const state = await requireLab(dir);
-  return { state, running: Object.fromEntries(state.nodes.map((node) => [node.name, isAgentProcess(node.pid, configPathOf(node))])) };
+  return { state, running: Object.fromEntries(state.nodes.map((node) => [node.name, { agent: agentRuns(node), host: hostRuns(node) }])) };
 }

@@ -119,6 +119,8 @@ export function planLab(options: {
           link: link(node.name),
           repositoryNode: LAB_WITNESS,
           seed: './seed.json',
+          // The node's simulated host runs as its own process (hvctl-agent sim-host) and outlives the agent.
+          host: './host.sock',
           peers,
         },
         // The witness watches the cluster: availability journal, SLA, alerts (docs/sla.md), with lab-fast alert timing.

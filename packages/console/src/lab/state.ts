@@ -12,10 +12,12 @@ export interface LabNodeState {
   readonly link: string;
   /** host:port of the node's Prometheus metrics endpoint (GET /metrics). */
   readonly metrics?: string;
-  /** Directory holding agent.yaml, seed.json, state/ and agent.log. */
+  /** Directory holding agent.yaml, seed.json, state/, host.sock, agent.log and host.log. */
   readonly dir: string;
   /** PID of the agent process; 0 when it was killed or never started. */
   pid: number;
+  /** PID of the node's simulated host process (`hvctl-agent sim-host`); 0 when it was killed or never started. */
+  hostPid: number;
 }
 
 /** What `lab up` records so that later commands can find, fault and stop the lab. */
@@ -53,8 +55,10 @@ export async function writeLabState(state: LabState): Promise<void> {
   await rename(`${path}.tmp`, path);
 }
 
-/** True when `pid` is alive and is the agent started with `configPath` (not a recycled pid). */
-export function isAgentProcess(pid: number, configPath: string): boolean {
+/** The argument that makes `hvctl-agent` run a node's simulated host instead of its agent. */
+export const SIM_HOST_COMMAND = 'sim-host';
+
+function isLabProcess(pid: number, configPath: string, host: boolean): boolean {
   if (pid <= 0) return false;
   try {
     process.kill(pid, 0);
@@ -64,8 +68,19 @@ export function isAgentProcess(pid: number, configPath: string): boolean {
   const cmdline = `/proc/${pid}/cmdline`;
   if (!existsSync(cmdline)) return true;
   try {
-    return readFileSync(cmdline, 'utf8').split('\0').includes(configPath);
+    const args = readFileSync(cmdline, 'utf8').split('\0');
+    return args.includes(configPath) && args.includes(SIM_HOST_COMMAND) === host;
   } catch {
     return false;
   }
+}
+
+/** True when `pid` is alive and is the agent started with `configPath` (not a recycled pid, not its host). */
+export function isAgentProcess(pid: number, configPath: string): boolean {
+  return isLabProcess(pid, configPath, false);
+}
+
+/** True when `pid` is alive and is the simulated host started with `configPath`. */
+export function isHostProcess(pid: number, configPath: string): boolean {
+  return isLabProcess(pid, configPath, true);
 }

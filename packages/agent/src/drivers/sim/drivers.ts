@@ -40,7 +40,7 @@ export interface SimDrivers {
 }
 
 /** Every simulated driver over one world. */
-export function createSimDrivers(world: SimWorld, repositoryNode: string, refuseIncoming: () => string | undefined): SimDrivers {
+export function createSimDrivers(world: SimWorld, repositoryNode: string, refuseIncoming: () => string | undefined | Promise<string | undefined>): SimDrivers {
   return {
     drbd: simDrbd(world),
     kvm: new SimKvm(world, refuseIncoming),

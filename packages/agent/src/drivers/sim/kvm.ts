@@ -19,10 +19,10 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * If the destination does not confirm, the source stays paused: never running twice.
  */
 export class SimKvm implements KvmDriver {
-  /** Set by the agent: why this node refuses incoming migrations now (cordoned), or undefined. */
   constructor(
     private readonly world: SimWorld,
-    private readonly refuseIncoming: () => string | undefined,
+    /** Asks the agent why this node refuses incoming migrations now (cordoned), or undefined. */
+    private readonly refuseIncoming: () => string | undefined | Promise<string | undefined>,
   ) {
     world.handle('kvm.prepare', async (from, body) => this.prepareIncoming(from, body as IncomingDomain));
     world.handle('kvm.finish', async (from, body) => this.finishIncoming(from, body as IncomingDomain));
@@ -151,7 +151,7 @@ export class SimKvm implements KvmDriver {
   /** Destination side, before memory is copied: can this node take the domain? */
   private async prepareIncoming(from: string, incoming: IncomingDomain): Promise<{ ok: true }> {
     const { world } = this;
-    const refusal = this.refuseIncoming();
+    const refusal = await this.refuseIncoming();
     if (refusal) throw failedPrecondition(`${world.name} refuses incoming migrations: ${refusal}`);
     const existing = world.domains.get(incoming.domain.name);
     if (existing && existing.state !== 'shut off') {

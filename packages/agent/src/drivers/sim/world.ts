@@ -21,12 +21,11 @@ export interface SimWorldOptions {
   /** Persisted state (or the lab's seed on first start). */
   readonly record: SimNodeRecord;
   /**
-   * How this node comes back when `record` was persisted by an earlier run: "host-crash"
-   * (the simulated host crashed and rebooted: DRBD Secondary, VMs off) or "agent-only"
-   * (only the agent process died, as on a real host where VMs and DRBD run on without it).
-   * Undefined for a first start from the seed.
+   * True when `record` was persisted by an earlier run of this host: the simulated host
+   * crashed (or was stopped) and boots again: DRBD Secondary, VMs off, nothing announced.
+   * False for a first start from the seed.
    */
-  readonly restart?: 'host-crash' | 'agent-only';
+  readonly rebooted?: boolean;
   /** Where to persist the state; undefined keeps it in memory only. */
   readonly statePath?: string;
   readonly timing?: Partial<SimTiming>;
@@ -101,8 +100,7 @@ export class SimWorld implements FaultTarget {
       ? { snapshots: [...options.record.repository.snapshots], corrupted: [...(options.record.repository.corrupted ?? [])] }
       : undefined;
     this.volumeSnapshots = [...(options.record.volumeSnapshots ?? [])];
-    if (options.restart === 'host-crash') this.afterCrash();
-    if (options.restart === 'agent-only') this.log('warn', 'node', 'agent restarted; the host kept running: VMs and DRBD roles as they were');
+    if (options.rebooted) this.afterCrash();
     this.net = new SimNet({
       self: options.self,
       listen: options.linkListen,

@@ -1,5 +1,3 @@
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type {
   Announcement__Output,
@@ -18,7 +16,6 @@ import type {
 } from '@hvctl/proto';
 import { collectStream, deadline, unary, type HvctlError } from '@hvctl/common';
 import { waitFor } from '@hvctl/common/testing';
-import { AGENT_ONLY_RESTART_MARKER } from '../../agent.js';
 import { buildSeeds, Lab, type LabNodeSpec } from '../../testing/harness.js';
 
 /**
@@ -592,24 +589,27 @@ describe('failback after a split brain', () => {
   });
 
   it('refuses, naming the resources and the operator commands to discard one side', async () => {
-    // Given spb-1 runs vm-a; only its agent dies (the host keeps vm-a running and Primary), and msk-1 fails it over
+    // Given spb-1 runs vm-a; spb-1 is cut off from the other sites and its agent dies (the host keeps vm-a running
+    // and Primary, out of reach), and msk-1 fails it over
     lab = await Lab.start({
       nodes: [
         { name: 'msk-1', site: 'msk' },
-        { name: 'spb-1', site: 'spb' },
+        { name: 'spb-1', site: 'spb', separateHost: true },
         { name: 'bak-1', site: 'bak', siteKind: 'backup' },
       ],
       seeds: buildSeeds(['msk-1', 'spb-1', 'bak-1'], [{ name: 'vm-a', home: 'spb-1', peer: 'msk-1', witness: 'bak-1' }], 'bak-1'),
       clusterFile: true,
     });
     await h.settled();
-    await writeFile(join(lab.node('spb-1').config.stateDir, AGENT_ONLY_RESTART_MARKER), '');
+    const spb1 = lab.client('spb-1');
+    await unary('SetPartition', (cb) => spb1.faults.setPartition({ unreachableSites: ['msk', 'bak'] }, deadline(), cb));
     await lab.stop('spb-1');
     await waitFor('msk-1 to lose spb-1 and keep quorum', async () => (await h.lostBy('msk-1', 'vm-a', 'spb-1')) && (await h.resources('msk-1')).every((r) => r.quorum));
     const failover = await h.submit('msk-1', failoverSpec({ node: 'spb-1' }));
     expect(((await h.follow('msk-1', failover.id)).at(-1) as Workflow__Output).state).toBe('succeeded');
 
-    // When spb-1's agent returns: vm-a still Primary there, so the two Primaries refuse each other
+    // When the cut heals and spb-1's agent returns: vm-a still Primary there, so the two Primaries refuse each other
+    lab.node('spb-1').host?.world.setPartition([]);
     await lab.start('spb-1');
     const standAlone = async (node: string, other: string): Promise<boolean> => (await h.resources(node))[0]?.peers.find((p) => p.node === other)?.connectionState === 'StandAlone';
     await waitFor('one side to drop the connection (StandAlone)', async () => (await standAlone('spb-1', 'msk-1')) || (await standAlone('msk-1', 'spb-1')));
