@@ -1,0 +1,47 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FAULT_NAMES } from './src/catalogue.js';
+import { runCampaign } from './src/campaign.js';
+import { HVCTL_BIN } from './src/hvctl.js';
+import { summaryLines, type CampaignResult } from './src/report.js';
+
+/** The short fixed-seed campaign of `npm test` (issue #14); `npm run chaos -- --seed 3 --rounds 6` replays it. */
+const SEED = 3;
+const ROUNDS = 6;
+
+describe(`chaos campaign, seed ${SEED}, ${ROUNDS} rounds`, () => {
+  let dir = '';
+  let result: CampaignResult;
+  const lines: string[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hvctl-chaos-test-'));
+    result = await runCampaign({ seed: SEED, rounds: ROUNDS, faults: FAULT_NAMES, vms: 12, dir: join(dir, 'lab'), out: (line) => lines.push(line) });
+  }, 900_000);
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('plays every round, checks after each round and each recovery, prints a line per round and a summary, and stops its lab', () => {
+    expect(result.roundsPlayed).toBe(ROUNDS);
+    expect(result.checks).toBe(ROUNDS * 2);
+    expect(lines.filter((line) => line.startsWith('round '))).toHaveLength(ROUNDS);
+    const injected = Object.values(result.faultsByType).reduce((sum, count) => sum + count, 0) + Object.values(result.opsByType).reduce((sum, count) => sum + count, 0);
+    expect(injected).toBeGreaterThan(ROUNDS);
+    const summary = summaryLines(result).join('\n');
+    expect(summary).toContain(`seed ${SEED}: ${ROUNDS} of ${ROUNDS} round(s)`);
+    expect(summary).toMatch(/violations: \d+/);
+    const lab = JSON.parse(execFileSync(process.execPath, [HVCTL_BIN, 'lab', 'status', '--json', '--dir', join(dir, 'lab')], { encoding: 'utf8' })) as { nodes: { running: boolean }[] };
+    expect(lab.nodes.some((node) => node.running)).toBe(false);
+  });
+
+  it('finds no violation', () => {
+    // Depends on the fixes of issue #14 (split brain after failover, outdated copies,
+    // vanishing VMs, stuck resyncs...): on a tree without them this seed may find some.
+    expect(result.violations, summaryLines(result).join('\n')).toEqual([]);
+  });
+});
