@@ -7,9 +7,11 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HvctlError } from '@hvctl/common';
 import { FAULT_NAMES, type ActionKind, type ChaosEvent, type LabModel, type LiveLab, type Resolved } from './catalogue.js';
 import { noHang, persistent, runChecks, type CallRecord, type CheckJson, type Finding, type Phase, type Snapshot, type StatusJson, type WorkflowJson } from './checks.js';
 import { createHvctl, parseHelpCommands, type CliResult, type Hvctl } from './hvctl.js';
+import { labFault, labNow } from './lab-faults.js';
 import { createObserver, type Observer } from './observer.js';
 import { emptyTally, roundLine, type CampaignResult, type EventRecord, type RoundRecord, type ViolationRecord } from './report.js';
 import { buildSchedule, describeEvent, selectKinds } from './schedule.js';
@@ -44,11 +46,6 @@ const POLL_MS = 500;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const lastLine = (text: string): string => text.trim().split('\n').filter(Boolean).at(-1)?.slice(0, 200) ?? '';
-
-interface LabStatusJson {
-  readonly cutSites: readonly string[];
-  readonly nodes: readonly { readonly name: string; readonly site: string; readonly running: boolean }[];
-}
 
 /** What an exit code of a workflow command means (docs/cli.md). */
 export function outcomeOf(result: CliResult): string {
@@ -108,9 +105,31 @@ class Campaign {
   }
 
   async cli(argv: readonly string[], boundMs: number, killAfterMs?: number): Promise<CliResult> {
-    const result = await this.hvctl.run(argv, { boundMs, ...(killAfterMs !== undefined ? { killAfterMs } : {}) });
+    const fault = labFault(argv);
+    const result = fault ? await this.inProcess(argv, boundMs, () => fault(this.dir)) : await this.hvctl.run(argv, { boundMs, ...(killAfterMs !== undefined ? { killAfterMs } : {}) });
     this.calls.push({ command: argv.join(' '), hung: result.hung, boundMs, durationMs: result.durationMs });
     return result;
+  }
+
+  /** A lab fault run by the lab's own function, bounded like a CLI (it goes on in the background past its bound). */
+  async inProcess(argv: readonly string[], boundMs: number, act: () => Promise<string>): Promise<CliResult> {
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<'hung'>((resolve) => {
+      timer = setTimeout(() => resolve('hung'), boundMs);
+    });
+    const base = { argv, killed: false, boundMs };
+    try {
+      const outcome = await Promise.race([act(), bound]);
+      if (outcome === 'hung') return { ...base, exitCode: null, durationMs: Date.now() - started, stdout: '', stderr: '', hung: true };
+      return { ...base, exitCode: 0, durationMs: Date.now() - started, stdout: outcome, stderr: '', hung: false };
+    } catch (error) {
+      const code = error instanceof HvctlError ? error.code : 'INTERNAL';
+      const exitCode = code === 'FAILED_PRECONDITION' ? 3 : code === 'INVALID_ARGUMENT' || code === 'NOT_FOUND' ? 2 : 1;
+      return { ...base, exitCode, durationMs: Date.now() - started, stdout: '', stderr: (error as Error).message, hung: false };
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async json<T>(argv: readonly string[]): Promise<T | undefined> {
@@ -132,7 +151,7 @@ class Campaign {
   readonly cut = new Set<string>();
 
   async syncLab(): Promise<void> {
-    const lab = await this.json<LabStatusJson>(['lab', 'status', '--json']);
+    const lab = await labNow(this.dir).catch(() => undefined);
     if (!lab) return;
     this.dead.clear();
     this.cut.clear();
@@ -198,13 +217,13 @@ class Campaign {
   initialVms: readonly string[] = [];
 
   /**
-   * Findings that hold in two samples CONFIRM_MS apart (a clean first sample needs no
-   * second), plus the hangs of the calls since `fromCall`.
+   * Findings that hold in two samples CONFIRM_MS apart (a first sample without violations
+   * needs no second), plus the hangs of the calls since `fromCall`.
    */
   async checkNow(phase: Phase, fromCall: number, viaCli = false): Promise<Finding[]> {
     const first = runChecks(await this.sample(phase, viaCli));
-    let lasting: Finding[] = [];
-    if (first.length) {
+    let lasting = first;
+    if (first.some((finding) => finding.severity === 'violation')) {
       await sleep(CONFIRM_MS);
       lasting = persistent(first, runChecks(await this.sample(phase, viaCli)));
     }
@@ -272,9 +291,12 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   const rounds: RoundRecord[] = [];
   const violations: ViolationRecord[] = [];
   let enabled: string[] = [];
+  let ownsLab = false;
   out(`chaos: seed ${options.seed}, up to ${options.rounds} rounds${options.minutes ? ` or ${options.minutes} min` : ''}, lab in ${dir}`);
   try {
     const up = await campaign.cli(['lab', 'up', '--detach', '--vms', String(options.vms)], LAB_UP_BOUND_MS);
+    // Refused (exit 3): a lab already runs in DIR; it is not ours to stop.
+    ownsLab = up.exitCode !== 3;
     if (up.exitCode !== 0) throw new HarnessError(`the lab would not start in ${dir} (${outcomeOf(up)}): ${lastLine(up.stderr)}`);
     const initial = await campaign.json<Parameters<typeof modelFromStatus>[0]>(['status', '--json']);
     if (!initial) throw new HarnessError('the lab started but `hvctl status --json` printed no topology');
@@ -326,8 +348,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       out(roundLine(record, options.rounds));
     }
   } finally {
-    const down = await campaign.hvctl.run(['lab', 'down'], { boundMs: LAB_DOWN_BOUND_MS });
-    if (down.exitCode !== 0) out(`warning: \`hvctl lab down --dir ${dir}\` ended ${outcomeOf(down)}: ${lastLine(down.stderr)}; run it again by hand`);
+    const down = ownsLab ? await campaign.hvctl.run(['lab', 'down'], { boundMs: LAB_DOWN_BOUND_MS }) : undefined;
+    if (down && down.exitCode !== 0) out(`warning: \`hvctl lab down --dir ${dir}\` ended ${outcomeOf(down)}: ${lastLine(down.stderr)}; run it again by hand`);
   }
   for (const { state } of campaign.workflows.values()) tally.workflows[state] = (tally.workflows[state] ?? 0) + 1;
   return {
