@@ -37,7 +37,7 @@ export interface CampaignOptions {
 /** The harness could not do its job (the lab would not start): not a finding about hvctl. */
 export class HarnessError extends Error {}
 
-const READ_BOUND_MS = 15_000;
+const READ_BOUND_MS = 30_000;
 const LAB_UP_BOUND_MS = 90_000;
 const LAB_DOWN_BOUND_MS = 30_000;
 /** Time between the two samples of a check: a finding must last that long to count. */
@@ -94,6 +94,17 @@ class Campaign {
     } catch {
       return { status: undefined, check: undefined, workflows: undefined };
     }
+  }
+
+  /** The topology once every node answers (the lab has just started), or undefined past the bound. */
+  async firstTopology(): Promise<Parameters<typeof modelFromStatus>[0] | undefined> {
+    const until = Date.now() + LAB_UP_BOUND_MS;
+    while (Date.now() < until) {
+      const seen = await (this.observer as Observer).observe().catch(() => undefined);
+      if (seen && seen.status.nodes.every((node) => node.reachable)) return seen.status;
+      await sleep(POLL_MS);
+    }
+    return undefined;
   }
 
   /** Tallies the workflows the campaign started (created after it began), by their latest state. */
@@ -298,9 +309,9 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     // Refused (exit 3): a lab already runs in DIR; it is not ours to stop.
     ownsLab = up.exitCode !== 3;
     if (up.exitCode !== 0) throw new HarnessError(`the lab would not start in ${dir} (${outcomeOf(up)}): ${lastLine(up.stderr)}`);
-    const initial = await campaign.json<Parameters<typeof modelFromStatus>[0]>(['status', '--json']);
-    if (!initial) throw new HarnessError('the lab started but `hvctl status --json` printed no topology');
     campaign.observer = await createObserver(join(dir, 'cluster.yaml'));
+    const initial = await campaign.firstTopology();
+    if (!initial) throw new HarnessError(`the lab started but not every node answered within ${LAB_UP_BOUND_MS / 1000} s`);
     campaign.initialVms = initial.vms.map((vm) => vm.name);
     const model = modelFromStatus(initial);
 

@@ -7,7 +7,7 @@
  * actions still go through the CLI; the campaign also runs the real `hvctl check --json`
  * and `status --json` at the end, so the CLI's reads are exercised too.
  */
-import { ClusterModel, buildTopology, checkInvariants, clusterConnector, deadline, loadClusterFile, unary, type ClusterFile } from '@hvctl/common';
+import { ClusterModel, buildTopology, checkInvariants, clusterConnector, deadline, loadClusterFile, unary, type ClusterFile, type Topology } from '@hvctl/common';
 import type { Lease__Output, ListLeasesResponse__Output, ListWorkflowsResponse__Output, Workflow__Output } from '@hvctl/proto';
 import type { CheckJson, StatusJson, WorkflowJson } from './checks.js';
 
@@ -15,7 +15,7 @@ import type { CheckJson, StatusJson, WorkflowJson } from './checks.js';
 const READ_TIMEOUT_MS = 2000;
 
 export interface Observation {
-  readonly status: StatusJson;
+  readonly status: StatusJson & Pick<Topology, 'sites'>;
   readonly check: CheckJson;
   readonly workflows: readonly WorkflowJson[];
 }
