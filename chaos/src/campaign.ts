@@ -14,7 +14,7 @@ import { createHvctl, parseHelpCommands, type CliResult, type Hvctl } from './hv
 import { labFault, labNow } from './lab-faults.js';
 import { createObserver, type Observer } from './observer.js';
 import { emptyTally, roundLine, type CampaignResult, type EventRecord, type RoundRecord, type ViolationRecord } from './report.js';
-import { buildSchedule, describeEvent, selectKinds } from './schedule.js';
+import { describeEvent, roundEvents, selectKinds } from './schedule.js';
 
 export interface CampaignOptions {
   readonly seed: number;
@@ -327,12 +327,13 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const kinds = selectKinds(options.faults, hasCommand);
     enabled = kinds.map((kind) => kind.name);
     out(`in play: ${enabled.join(', ')}`);
-    const schedule = buildSchedule(model, { seed: options.seed, rounds: options.rounds, kinds });
     const deadline = options.minutes ? Date.now() + options.minutes * 60_000 : Infinity;
 
-    for (const [index, events] of schedule.entries()) {
+    // Rounds are drawn one at a time (`--minutes` alone allows a million): the same as buildSchedule's.
+    for (let index = 0; index < options.rounds; index += 1) {
       if (options.signal?.aborted || Date.now() >= deadline) break;
       const round = index + 1;
+      const events = roundEvents(model, options.seed, index, kinds);
       const started = Date.now();
       const firstCall = campaign.calls.length;
       const pending: (() => Promise<EventRecord>)[] = [];
@@ -346,7 +347,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       const recoveryCall = campaign.calls.length;
       const recovery = options.signal?.aborted ? [] : await campaign.recover();
       // The last check of the campaign reads through the CLI itself (`hvctl status/check/workflows --json`).
-      const last = index === schedule.length - 1 || Date.now() >= deadline;
+      const last = index === options.rounds - 1 || Date.now() >= deadline;
       const recoveredFindings = options.signal?.aborted ? [] : await campaign.checkNow('recovered', recoveryCall, last);
       const record: RoundRecord = { round, durationMs: Date.now() - started, events: [...records, ...recovery], findings: { round: roundFindings, recovered: recoveredFindings } };
       violations.push(...violationRecords(options.seed, round, 'round', roundFindings, records, rounds), ...violationRecords(options.seed, round, 'recovered', recoveredFindings, record.events, rounds));
