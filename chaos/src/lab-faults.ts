@@ -46,8 +46,8 @@ export function labFault(argv: readonly string[]): ((dir: string) => Promise<str
   return call ? (dir) => call(dir, argv.slice(3)) : undefined;
 }
 
-/** `hvctl lab status --json`: which nodes run and which sites are cut. */
+/** `hvctl lab status --json`: which nodes run (host and agent both up) and which sites are cut. */
 export async function labNow(dir: string): Promise<{ cutSites: readonly string[]; nodes: readonly { name: string; running: boolean }[] }> {
   const { state, running } = await labStatus(dir);
-  return { cutSites: state.cutSites, nodes: state.nodes.map((node) => ({ name: node.name, running: running[node.name] ?? false })) };
+  return { cutSites: state.cutSites, nodes: state.nodes.map((node) => ({ name: node.name, running: Boolean(running[node.name]?.agent && running[node.name]?.host) })) };
 }
