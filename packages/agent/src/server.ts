@@ -108,7 +108,7 @@ export function createServer(deps: ServerDeps): AgentServer {
   addService(v1.AuditService.service, auditService(ctx.logger, deps.audit, ctx.identity.name));
   addService(v1.AvailabilityService.service, availabilityService(ctx.logger, ctx.identity.name, deps.monitor));
   addService(v1.SecurityService.service, securityService(ctx.logger, deps.revocations));
-  addService(v1.AutopilotService.service, autopilotService(ctx.logger, ctx.identity.name, deps.autopilot));
+  addService(v1.AutopilotService.service, autopilotService(ctx.logger, ctx.identity.name, deps.autopilot, ctx.ledger));
 
   const initial: ServingStatusMap = { '': 'NOT_SERVING' };
   for (const service of HVCTL_V1_SERVICES) initial[service] = 'NOT_SERVING';

@@ -4,6 +4,7 @@ import type {
   GetAutopilotStatusResponse__Output,
   ListDomainsResponse__Output,
   ListWorkflowsResponse__Output,
+  PauseAutopilotResponse__Output,
   SetAutopilotModeResponse__Output,
   Workflow__Output,
 } from '@hvctl/proto';
@@ -124,4 +125,22 @@ describe('autopilot in observe mode', () => {
     const mode = await unary<SetAutopilotModeResponse__Output>('SetMode', (cb) => lab.client('bak-1').autopilot.setMode({ mode: 'off' }, deadline(5000), cb));
     expect(mode.mode).toBe('off');
   }, 120_000);
+
+  it('keeps its pauses and mode across a restart of the backup-site agent', async () => {
+    const h = reads(lab);
+    // Given msk-1 paused for 2 hours and the mode set to act by an operator
+    const paused = await unary<PauseAutopilotResponse__Output>('Pause', (cb) => lab.client('bak-1').autopilot.pause({ forSeconds: 7200, subject: 'msk-1', requestId: 'p-1' }, deadline(5000), cb));
+    expect(paused.pauses).toEqual([expect.objectContaining({ subject: 'msk-1' })]);
+    await unary('SetMode', (cb) => lab.client('bak-1').autopilot.setMode({ mode: 'act', requestId: 'm-1' }, deadline(5000), cb));
+    // When bak-1's agent restarts
+    await lab.stop('bak-1');
+    await lab.start('bak-1');
+    // Then the pause and the mode are still in force
+    const status = await h.status();
+    expect(status.pauses).toEqual([expect.objectContaining({ subject: 'msk-1', untilUnixMs: Number(paused.pauses[0]?.untilUnixMs) })]);
+    expect(status.mode).toBe('act');
+    // And an unknown mode is refused, changing nothing
+    await expect(unary('SetMode', (cb) => lab.client('bak-1').autopilot.setMode({ mode: 'yolo', requestId: '' }, deadline(5000), cb))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect((await h.status()).mode).toBe('act');
+  }, 60_000);
 });

@@ -1,5 +1,6 @@
 import type { AutopilotAction, AutopilotDecision, AutopilotPause, AutopilotServiceHandlers } from '@hvctl/proto';
-import { HvctlError, invalidArgument, validateNodeName, type Logger } from '@hvctl/common';
+import { HvctlError, invalidArgument, validateNodeName, validateRequestId, type Logger } from '@hvctl/common';
+import type { RequestLedger } from '../ledger.js';
 import type { ActionLog, Autopilot, Pause, Recorded } from '../autopilot/controller.js';
 import { callerOf } from '../security/caller.js';
 import { unary } from './handler.js';
@@ -42,7 +43,7 @@ function subjectOf(value: string): string {
  * hvctl.v1.AutopilotService: status, explanations and the operator's controls of the
  * autopilot. Only the backup site's agent runs it; every other agent refuses, naming it.
  */
-export function autopilotService(logger: Logger, self: string, autopilot: Autopilot | undefined): AutopilotServiceHandlers {
+export function autopilotService(logger: Logger, self: string, autopilot: Autopilot | undefined, ledger: RequestLedger): AutopilotServiceHandlers {
   const need = (): Autopilot => {
     if (autopilot) return autopilot;
     throw new HvctlError('FAILED_PRECONDITION', `${self} does not run the autopilot; nothing was read or changed`, {
@@ -75,12 +76,20 @@ export function autopilotService(logger: Logger, self: string, autopilot: Autopi
       const pilot = need();
       const seconds = Number(request.forSeconds);
       if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_PAUSE_SECONDS) throw invalidArgument(`for_seconds must be from 0 (until resumed) to ${MAX_PAUSE_SECONDS} (30 days); nothing was changed`);
-      return { pauses: (await pilot.pause(subjectOf(request.subject), seconds, callerOf(call).name)).map(pauseMessage) };
+      const subject = subjectOf(request.subject);
+      return ledger.once('Pause', validateRequestId(request.requestId), async () => ({ pauses: (await pilot.pause(subject, seconds, callerOf(call).name)).map(pauseMessage) }));
     }),
-    Resume: unary(logger, 'Resume', async (request, call) => ({ pauses: (await need().resume(subjectOf(request.subject), callerOf(call).name)).map(pauseMessage) })),
+    Resume: unary(logger, 'Resume', async (request, call) => {
+      const pilot = need();
+      const subject = subjectOf(request.subject);
+      return ledger.once('Resume', validateRequestId(request.requestId), async () => ({ pauses: (await pilot.resume(subject, callerOf(call).name)).map(pauseMessage) }));
+    }),
     SetMode: unary(logger, 'SetMode', async (request, call) => {
-      const result = await need().setMode(request.mode, callerOf(call).name);
-      return { mode: result.mode, modeSetBy: result.by };
+      const pilot = need();
+      return ledger.once('SetMode', validateRequestId(request.requestId), async () => {
+        const result = await pilot.setMode(request.mode, callerOf(call).name);
+        return { mode: result.mode, modeSetBy: result.by };
+      });
     }),
     Explain: unary(logger, 'Explain', async (request) => {
       if (!request.subject) throw invalidArgument('subject is required: a node or VM name; nothing was read');

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError } from 'commander';
 import type {
   AutopilotAction__Output,
@@ -137,7 +138,7 @@ export function autopilotCommand(): Command {
     .addHelpText('after', '\nExamples:\n  hvctl autopilot pause --for 2h\n  hvctl autopilot pause --node msk-1')
     .action(async (options: { for?: number; node?: string; json?: boolean }, sub: Command) => {
       const response = await onWatcher(await cluster(sub), 'Pause', (client) =>
-        unary<{ pauses: AutopilotPause__Output[] }>('Pause', (cb) => client.autopilot.pause({ forSeconds: options.for ?? 0, subject: options.node ?? '' }, deadline(TIMEOUT_MS), cb)),
+        unary<{ pauses: AutopilotPause__Output[] }>('Pause', (cb) => client.autopilot.pause({ forSeconds: options.for ?? 0, subject: options.node ?? '', requestId: randomUUID() }, deadline(TIMEOUT_MS), cb)),
       );
       print(options.json, response, response.pauses.map(pauseLine).join('\n'));
     });
@@ -149,7 +150,7 @@ export function autopilotCommand(): Command {
     .option('--json', 'machine-readable output')
     .action(async (options: { node?: string; json?: boolean }, sub: Command) => {
       const response = await onWatcher(await cluster(sub), 'Resume', (client) =>
-        unary<{ pauses: AutopilotPause__Output[] }>('Resume', (cb) => client.autopilot.resume({ subject: options.node ?? '' }, deadline(TIMEOUT_MS), cb)),
+        unary<{ pauses: AutopilotPause__Output[] }>('Resume', (cb) => client.autopilot.resume({ subject: options.node ?? '', requestId: randomUUID() }, deadline(TIMEOUT_MS), cb)),
       );
       print(options.json, response, response.pauses.length ? `still ${response.pauses.map(pauseLine).join('; ')}` : 'autopilot resumed: no pause in force');
     });
@@ -164,7 +165,7 @@ export function autopilotCommand(): Command {
     .option('--json', 'machine-readable output')
     .action(async (mode: string, options: { json?: boolean }, sub: Command) => {
       const response = await onWatcher(await cluster(sub), 'SetMode', (client) =>
-        unary<{ mode: string; modeSetBy: string }>('SetMode', (cb) => client.autopilot.setMode({ mode: mode === 'default' ? '' : mode }, deadline(TIMEOUT_MS), cb)),
+        unary<{ mode: string; modeSetBy: string }>('SetMode', (cb) => client.autopilot.setMode({ mode: mode === 'default' ? '' : mode, requestId: randomUUID() }, deadline(TIMEOUT_MS), cb)),
       );
       print(options.json, response, `autopilot mode ${response.mode} (${response.modeSetBy === 'cluster file' ? "the cluster file's" : `set by ${response.modeSetBy}`})`);
     });
