@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
-  ExplainAutopilotResponse__Output,
-  GetAutopilotStatusResponse__Output,
+  AutopilotServiceExplainResponse__Output,
+  AutopilotServiceGetStatusResponse__Output,
   ListDomainsResponse__Output,
   ListWorkflowsResponse__Output,
-  PauseAutopilotResponse__Output,
-  SetAutopilotModeResponse__Output,
+  AutopilotServicePauseResponse__Output,
+  AutopilotServiceSetModeResponse__Output,
   Workflow__Output,
 } from '@hvctl/proto';
 import { deadline, unary, type AutopilotPolicy } from '@hvctl/common';
@@ -41,8 +41,8 @@ async function startLab(policy: AutopilotPolicy): Promise<Lab> {
 }
 
 function reads(lab: Lab) {
-  const status = (): Promise<GetAutopilotStatusResponse__Output> => unary('GetStatus', (cb) => lab.client('bak-1').autopilot.getStatus({}, deadline(5000), cb));
-  const explain = (subject: string): Promise<ExplainAutopilotResponse__Output> => unary('Explain', (cb) => lab.client('bak-1').autopilot.explain({ subject }, deadline(5000), cb));
+  const status = (): Promise<AutopilotServiceGetStatusResponse__Output> => unary('GetStatus', (cb) => lab.client('bak-1').autopilot.getStatus({}, deadline(5000), cb));
+  const explain = (subject: string): Promise<AutopilotServiceExplainResponse__Output> => unary('Explain', (cb) => lab.client('bak-1').autopilot.explain({ subject }, deadline(5000), cb));
   const workflows = async (node: string): Promise<Workflow__Output[]> =>
     (await unary<ListWorkflowsResponse__Output>('ListWorkflows', (cb) => lab.client(node).workflows.listWorkflows({}, deadline(5000), cb))).workflows;
   const runningOn = async (node: string): Promise<string[]> =>
@@ -122,14 +122,14 @@ describe('autopilot in observe mode', () => {
     expect(await h.runningOn('msk-1')).toEqual(['vm-c']);
     expect((await h.status()).actions).toEqual([]);
     // And SetMode by an operator is what would change that (recorded with who set it)
-    const mode = await unary<SetAutopilotModeResponse__Output>('SetMode', (cb) => lab.client('bak-1').autopilot.setMode({ mode: 'off' }, deadline(5000), cb));
+    const mode = await unary<AutopilotServiceSetModeResponse__Output>('SetMode', (cb) => lab.client('bak-1').autopilot.setMode({ mode: 'off' }, deadline(5000), cb));
     expect(mode.mode).toBe('off');
   }, 120_000);
 
   it('keeps its pauses and mode across a restart of the backup-site agent', async () => {
     const h = reads(lab);
     // Given msk-1 paused for 2 hours and the mode set to act by an operator
-    const paused = await unary<PauseAutopilotResponse__Output>('Pause', (cb) => lab.client('bak-1').autopilot.pause({ forSeconds: 7200, subject: 'msk-1', requestId: 'p-1' }, deadline(5000), cb));
+    const paused = await unary<AutopilotServicePauseResponse__Output>('Pause', (cb) => lab.client('bak-1').autopilot.pause({ forSeconds: 7200, subject: 'msk-1', requestId: 'p-1' }, deadline(5000), cb));
     expect(paused.pauses).toEqual([expect.objectContaining({ subject: 'msk-1' })]);
     await unary('SetMode', (cb) => lab.client('bak-1').autopilot.setMode({ mode: 'act', requestId: 'm-1' }, deadline(5000), cb));
     // When bak-1's agent restarts

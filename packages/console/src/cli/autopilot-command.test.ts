@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { ExplainAutopilotResponse__Output, GetAutopilotStatusResponse__Output } from '@hvctl/proto';
+import type { AutopilotServiceExplainResponse__Output, AutopilotServiceGetStatusResponse__Output } from '@hvctl/proto';
 import { formatAutopilotExplain, formatAutopilotStatus, parseDuration } from './autopilot-command.js';
 
 const NOW = Date.UTC(2026, 11, 8, 1, 0, 0);
 
-const decision = (overrides: Partial<GetAutopilotStatusResponse__Output['decisions'][number]> = {}): GetAutopilotStatusResponse__Output['decisions'][number] => ({
+const decision = (overrides: Partial<AutopilotServiceGetStatusResponse__Output['decisions'][number]> = {}): AutopilotServiceGetStatusResponse__Output['decisions'][number] => ({
   kind: 'node',
   subject: 'msk-1',
   outcome: 'wait',
@@ -29,7 +29,7 @@ describe('hvctl autopilot', () => {
   });
 
   it('prints the mode, the policy, the countdowns first, and the recent actions', () => {
-    const status: GetAutopilotStatusResponse__Output = {
+    const status: AutopilotServiceGetStatusResponse__Output = {
       watcher: 'bak-1',
       policy: { mode: 'act', graceSeconds: 5, maxFailoversPerSitePerHour: 2, restartWindowMinutes: 10, holdDownSeconds: 30 },
       mode: 'act',
@@ -51,7 +51,7 @@ describe('hvctl autopilot', () => {
   });
 
   it('explains a node with the last decision, the evidence, the timings and what came before', () => {
-    const explained: ExplainAutopilotResponse__Output = {
+    const explained: AutopilotServiceExplainResponse__Output = {
       decision: decision({ outcome: 'act', code: 'fail-over', summary: 'msk-1 lost 5 s: …; failing over msk-1 now', countdownMs: 0, lostForMs: 5000 }),
       history: [decision({ outcome: 'wait', sinceUnixMs: NOW - 5000 }), decision({ outcome: 'act', code: 'fail-over' })],
       actions: [],

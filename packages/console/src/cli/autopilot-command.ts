@@ -4,8 +4,8 @@ import type {
   AutopilotAction__Output,
   AutopilotDecision__Output,
   AutopilotPause__Output,
-  ExplainAutopilotResponse__Output,
-  GetAutopilotStatusResponse__Output,
+  AutopilotServiceExplainResponse__Output,
+  AutopilotServiceGetStatusResponse__Output,
 } from '@hvctl/proto';
 import { AUTOPILOT_MODES, clusterConnector, deadline, HvctlError, unary, validateNodeName, type AgentClient, type ClusterFile } from '@hvctl/common';
 import { loadCluster } from './cluster.js';
@@ -41,7 +41,7 @@ function actionRows(actions: readonly AutopilotAction__Output[]): string[][] {
 }
 
 /** The readable status: mode, policy, what it watches, decisions with countdowns, recent actions. */
-export function formatAutopilotStatus(status: GetAutopilotStatusResponse__Output): string {
+export function formatAutopilotStatus(status: AutopilotServiceGetStatusResponse__Output): string {
   const policy = status.policy;
   const nowMs = Number(status.nowUnixMs);
   const lines = [
@@ -70,7 +70,7 @@ function decisionLines(decision: AutopilotDecision__Output, nowMs: number): stri
 }
 
 /** The readable explanation: the last decision, the evidence, the timings, the history and the actions. */
-export function formatAutopilotExplain(subject: string, explained: ExplainAutopilotResponse__Output, nowMs = Date.now()): string {
+export function formatAutopilotExplain(subject: string, explained: AutopilotServiceExplainResponse__Output, nowMs = Date.now()): string {
   const lines = [`${subject} (autopilot mode ${explained.mode}${explained.pause ? `, ${pauseLine(explained.pause)}` : ''})`];
   if (explained.decision) {
     lines.push('', 'last decision:', ...decisionLines(explained.decision, nowMs).map((line) => `  ${line}`), '', 'evidence:', ...explained.decision.evidence.map((fact) => `  ${fact}`));
@@ -124,7 +124,7 @@ export function autopilotCommand(): Command {
     .option('--json', 'machine-readable output (AutopilotService.GetStatus)')
     .action(async (options: { json?: boolean }, sub: Command) => {
       const status = await onWatcher(await cluster(sub), 'GetStatus', (client) =>
-        unary<GetAutopilotStatusResponse__Output>('GetStatus', (cb) => client.autopilot.getStatus({}, deadline(TIMEOUT_MS), cb)),
+        unary<AutopilotServiceGetStatusResponse__Output>('GetStatus', (cb) => client.autopilot.getStatus({}, deadline(TIMEOUT_MS), cb)),
       );
       print(options.json, status, formatAutopilotStatus(status));
     });
@@ -177,7 +177,7 @@ export function autopilotCommand(): Command {
     .option('--json', 'machine-readable output (AutopilotService.Explain)')
     .action(async (subject: string, options: { json?: boolean }, sub: Command) => {
       const explained = await onWatcher(await cluster(sub), 'Explain', (client) =>
-        unary<ExplainAutopilotResponse__Output>('Explain', (cb) => client.autopilot.explain({ subject }, deadline(TIMEOUT_MS), cb)),
+        unary<AutopilotServiceExplainResponse__Output>('Explain', (cb) => client.autopilot.explain({ subject }, deadline(TIMEOUT_MS), cb)),
       );
       print(options.json, explained, formatAutopilotExplain(subject, explained));
     });
