@@ -325,6 +325,7 @@ export class Autopilot {
         if (!workflow) throw new HvctlError('INTERNAL', `${coordinator} returned no workflow`);
         Object.assign(log, { workflowId: workflow.id, coordinator, outcome: 'submitted', detail: workflow.plan?.title ?? '' });
         this.deps.announce('warn', `autopilot: ${action.kind} of ${subject} submitted to ${coordinator} as ${workflow.id} (owner ${owner})`);
+        this.alertAction(log, 'firing', `${action.kind} of ${subject} submitted to ${coordinator} as ${workflow.id} (owner ${owner})`);
         this.follow(log);
         return;
       } catch (error) {
@@ -336,19 +337,20 @@ export class Autopilot {
     }
     if (!candidates.length) log.detail = `no partner of ${subject} answers to coordinate it`;
     this.deps.announce('error', `autopilot: ${action.kind} of ${subject} not started: ${log.detail}; it is not retried automatically — an operator decides`);
-    this.alertAction(log, 'critical', `${action.kind} of ${subject} not started: ${log.detail}`);
+    this.alertAction(log, 'firing', `${action.kind} of ${subject} not started: ${log.detail}`);
   }
 
-  private alertAction(log: ActionLog, severity: 'critical' | 'warning', summary: string): void {
+  /** The alert of one action (`autopilot-action/<subject>`): firing (critical) from its submission until it succeeds. */
+  private alertAction(log: ActionLog, status: Alert['status'], summary: string): void {
     this.deps.alert({
-      id: `autopilot/${log.subject}`,
+      id: `autopilot-action/${log.subject}`,
       rule: 'autopilot',
       subject: log.subject,
-      severity,
+      severity: status === 'firing' ? 'critical' : 'warning',
       summary,
-      status: 'firing',
+      status,
       startsAtUnixMs: log.atMs,
-      endsAtUnixMs: 0,
+      endsAtUnixMs: status === 'resolved' ? this.now() : 0,
       cluster: this.deps.snapshot().cluster.name,
       watcher: this.deps.self,
     });
@@ -370,7 +372,7 @@ export class Autopilot {
         log.detail = workflow.state === 'succeeded' ? (workflow.summary[0] ?? '') : workflow.error;
         const ok = workflow.state === 'succeeded';
         this.deps.announce(ok ? 'info' : 'error', `autopilot: ${log.kind} of ${log.subject} (${log.workflowId} on ${log.coordinator}) ${workflow.state}${log.detail ? `: ${log.detail}` : ''}`);
-        this.alertAction(log, ok ? 'warning' : 'critical', `${log.kind} of ${log.subject} ${workflow.state}${log.detail ? `: ${log.detail}` : ''}`);
+        this.alertAction(log, ok ? 'resolved' : 'firing', `${log.kind} of ${log.subject} ${workflow.state}${log.detail ? `: ${log.detail}` : ''}`);
       })
       .catch((error: unknown) => {
         log.detail = `lost track of it: ${(error as Error).message} (hvctl workflows shows it)`;
