@@ -125,6 +125,7 @@ export class Autopilot {
   /** Resolves once the current tick, its submissions and the state file are done (tests). */
   async idle(): Promise<void> {
     await this.ticking;
+    await Promise.all(this.following);
     await this.saving;
   }
 
@@ -394,7 +395,9 @@ export class Autopilot {
     const persisted = JSON.parse(raw) as Persisted;
     this.mode = persisted.mode;
     this.pauses = [...persisted.pauses];
-    this.memory = { ...EMPTY_MEMORY, ...persisted.memory };
+    // Loss clocks start again: while this agent was down nobody watched, so no grace period has been observed.
+    const nodes = Object.fromEntries(Object.entries(persisted.memory.nodes).map(([name, node]) => [name, { ...node, agreeSinceMs: 0, healthySinceMs: 0 }]));
+    this.memory = { ...EMPTY_MEMORY, ...persisted.memory, nodes };
     this.actions = [...persisted.actions];
   }
 

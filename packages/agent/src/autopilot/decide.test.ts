@@ -224,6 +224,16 @@ describe('node failover decisions', () => {
     expect(failovers(node)).toEqual(['10s msk-2', '20s msk-1']);
   });
 
+  it('keeps what it remembers of a node missing from a sample (the witness restarting, the node not settled yet)', () => {
+    const first = replay((s) => (s >= 5 ? { dead: ['msk-1'] } : {}), 20);
+    expect(failovers(first)).toEqual(['10s msk-1']);
+    // A sample without msk-1, then msk-1 lost again: it is still the node already failed over
+    const missing = decide(first.memory, { ...sample({ dead: ['msk-1'] }, T0 + 21_000), nodes: [] }, POLICY, RUNNING, CAN_START);
+    const later = replay(() => ({ dead: ['msk-1'] }), 20, { memory: missing.memory, fromMs: T0 + 22_000 });
+    expect(later.actions).toEqual([]);
+    expect(later.decisions.find((entry) => entry.decision.subject === 'msk-1')?.decision.code).toBe('failed-over');
+  });
+
   it('decides nothing with mode off', () => {
     const run = replay((s) => (s >= 5 ? { dead: ['msk-1'] } : {}), 30, { policy: { ...POLICY, mode: 'off' } });
     expect(run.actions).toEqual([]);

@@ -355,7 +355,8 @@ export function decide(memory: Memory, evidence: Evidence, policy: AutopilotPoli
       actions: [],
     };
   }
-  const nodes: Record<string, NodeMemory> = {};
+  // A node missing from this sample (not settled yet, after a restart of the witness) keeps its memory.
+  const nodes: Record<string, NodeMemory> = { ...memory.nodes };
   const decisions: Decision[] = [];
   const emitted: Action[] = [];
   const taken: ActionRecord[] = [...actions];
