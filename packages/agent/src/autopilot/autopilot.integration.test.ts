@@ -85,7 +85,11 @@ describe('autopilot in act mode', () => {
     expect(failover.state).toBe('succeeded');
     expect(failover.spec?.failover?.force).toBe(false);
     // And explain shows the evidence and the decision to act
-    const explained = await h.explain('spb-1');
+    // (the autopilot follows the workflow on its own watch stream: it may learn the end a moment after msk-1's list shows it)
+    const explained = await waitFor('the autopilot to record the outcome', async () => {
+      const answer = await h.explain('spb-1');
+      return answer.actions[0]?.outcome === 'succeeded' ? answer : undefined;
+    }, { timeoutMs: 15_000 });
     expect(explained.history.some((decision) => decision.outcome === 'act' && /spb-1 lost \d+ s: witness lost it \(.*\), partner msk-1 lost it, msk-1 has quorum; failing over spb-1 now/.test(decision.summary))).toBe(true);
     expect(explained.decision?.evidence).toEqual(expect.arrayContaining([expect.stringMatching(/^witness bak-1 DRBD: vm-a \w+/), expect.stringMatching(/^partner msk-1 DRBD:/)]));
     expect(explained.actions).toEqual([expect.objectContaining({ kind: 'failover', subject: 'spb-1', coordinator: 'msk-1', outcome: 'succeeded', workflowId: failover.id })]);
