@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { loadClusterFile, ProcessRunner, type ClusterFile, type Logger } from '@hvctl/common';
+import { DEFAULT_AUTOPILOT_POLICY, loadClusterFile, ProcessRunner, type ClusterFile, type Logger } from '@hvctl/common';
+import type { Autopilot } from './autopilot/controller.js';
 import { AuditJournal } from './audit/journal.js';
 import { configuredSecrets } from './audit/secrets.js';
 import type { AgentConfig } from './config.js';
@@ -278,6 +279,25 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
           }),
       )
     : undefined;
+  // The autopilot runs beside the watcher on the backup site's node (docs/autopilot.md), deciding on the watcher's view.
+  const witness = new ClusterAccess(cluster, config.node, connect).witness();
+  const autopilot: Autopilot | undefined =
+    monitor && witness === config.node
+      ? await import('./autopilot/controller.js').then(
+          ({ Autopilot }) =>
+            new Autopilot({
+              self: config.node,
+              policy: cluster.autopilot ?? DEFAULT_AUTOPILOT_POLICY,
+              snapshot: () => monitor.snapshot(),
+              access: new ClusterAccess(cluster, config.node, connect),
+              kinds: Object.keys(WORKFLOW_KINDS),
+              statePath: join(config.stateDir, 'monitor', 'autopilot.json'),
+              announce: (level, message) => hub.log({ level, area: 'autopilot', message }),
+              alert: (alert) => monitor.deliver(alert),
+              logger: logger.child({ area: 'autopilot' }),
+            }),
+        )
+      : undefined;
   // Prometheus metrics in a registry of this agent's own, read from the hub at scrape time.
   const metrics = config.metrics
     ? await import('./metrics/registry.js').then(({ createAgentMetrics }) =>
@@ -289,12 +309,13 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
         }),
       )
     : undefined;
-  const agentServer = createServer({ ...(metrics ? { rpcMetrics: rpcMetricsInterceptor(metrics.countRpc) } : {}), ctx: context, ...(faults ? { faults } : {}), ...(monitor ? { monitor } : {}), workflows: { engine, leases, journal }, audit, ...(security.revocations ? { revocations: security.revocations } : {}),
+  const agentServer = createServer({ ...(metrics ? { rpcMetrics: rpcMetricsInterceptor(metrics.countRpc) } : {}), ctx: context, ...(faults ? { faults } : {}), ...(monitor ? { monitor } : {}), ...(autopilot ? { autopilot } : {}), workflows: { engine, leases, journal }, audit, ...(security.revocations ? { revocations: security.revocations } : {}),
     auth: authInterceptor({
       authenticator: security.authenticator,
       lookup: async (id) => (await engine.list()).find((workflow) => workflow.id === id)?.spec?.kind ?? undefined,
       logger: logger.child({ area: 'auth' }),
       onDenied: (caller, method, reason) => void audit.denied(caller, method, 'PERMISSION_DENIED', reason),
+      ...(witness ? { autopilotNodes: [witness] } : {}),
     }),
   });
   let port: number;
@@ -312,6 +333,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   // Resume after binding: the steps of a resumed workflow may call this very agent.
   await engine.start();
   await monitor?.start();
+  await autopilot?.start();
   let metricsServer: MetricsServer | undefined;
   if (metrics && config.metrics) {
     try {
@@ -341,6 +363,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     context,
     stop: async (graceMs = 2000) => {
       engine.stop();
+      await autopilot?.stop();
       await monitor?.stop();
       scheduler?.stop();
       await metricsServer?.close();

@@ -7,6 +7,8 @@ import type { AuditJournal } from './audit/journal.js';
 import type { AgentContext } from './context.js';
 import type { Area } from './drivers/types.js';
 import { auditService } from './services/audit.js';
+import { autopilotService } from './services/autopilot.js';
+import type { Autopilot } from './autopilot/controller.js';
 import { availabilityService } from './services/availability.js';
 import type { Monitor } from './monitor/monitor.js';
 import { backupService } from './services/backup.js';
@@ -36,6 +38,8 @@ export interface ServerDeps {
   readonly auth: grpc.ServerInterceptor;
   /** The cluster watcher, on the agent whose config enables `monitor:` (AvailabilityService refuses elsewhere). */
   readonly monitor?: Monitor;
+  /** The autopilot, on the backup site's agent that runs the watcher (AutopilotService refuses elsewhere). */
+  readonly autopilot?: Autopilot;
   /** Counts every call by method and status for the metrics endpoint (metrics/interceptor.ts); absent without `metrics:`. */
   readonly rpcMetrics?: grpc.ServerInterceptor;
   /** The CA and revocation list a TLS agent enforces (SecurityService installs pushed lists); absent with --insecure-lab. */
@@ -58,6 +62,7 @@ const SERVICE_AREA: Record<(typeof HVCTL_V1_SERVICES)[number], Area | undefined>
   'hvctl.v1.AuditService': undefined,
   'hvctl.v1.AvailabilityService': undefined,
   'hvctl.v1.SecurityService': undefined,
+  'hvctl.v1.AutopilotService': undefined,
   'hvctl.v1.DrbdService': 'drbd',
   'hvctl.v1.KvmService': 'kvm',
   'hvctl.v1.RoutingService': 'routing',
@@ -103,6 +108,7 @@ export function createServer(deps: ServerDeps): AgentServer {
   addService(v1.AuditService.service, auditService(ctx.logger, deps.audit, ctx.identity.name));
   addService(v1.AvailabilityService.service, availabilityService(ctx.logger, ctx.identity.name, deps.monitor));
   addService(v1.SecurityService.service, securityService(ctx.logger, deps.revocations));
+  addService(v1.AutopilotService.service, autopilotService(ctx.logger, ctx.identity.name, deps.autopilot, ctx.ledger));
 
   const initial: ServingStatusMap = { '': 'NOT_SERVING' };
   for (const service of HVCTL_V1_SERVICES) initial[service] = 'NOT_SERVING';

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import {
   loadProtos,
   type AuditServiceClient,
+  type AutopilotServiceClient,
   type AvailabilityServiceClient,
   type BackupServiceClient,
   type DrbdServiceClient,
@@ -44,6 +45,8 @@ export interface AgentClient {
   readonly audit: AuditServiceClient;
   /** The watcher's availability journal, SLA reports and alerts (backup-site agent). */
   readonly availability: AvailabilityServiceClient;
+  /** The autopilot's status, explanations and controls (backup-site agent). */
+  readonly autopilot: AutopilotServiceClient;
   /** The agent's revocation list (admin: push a newer signed list). */
   readonly security: SecurityServiceClient;
   /** Lab fault injection; only simulated agents serve it. */
@@ -77,6 +80,7 @@ export function createAgentClient(address: string, options: AgentClientOptions =
     leases: new v1.LeasesService(address, credentials, shared),
     audit: new v1.AuditService(address, credentials, shared),
     availability: new v1.AvailabilityService(address, credentials, shared),
+    autopilot: new v1.AutopilotService(address, credentials, shared),
     security: new v1.SecurityService(address, credentials, shared),
     faults: new labV1.FaultsService(address, credentials, shared),
     close: () => node.close(),

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { parseAutopilotPolicy, type AutopilotPolicy } from './autopilot-policy.js';
 import { formatBackupsSection, parseBackupsSection, type BackupsSection } from './backup-policy.js';
 import { HvctlError, invalidArgument } from './errors.js';
 import { validateAddress, validateNodeName, validatePrefix } from './validation.js';
@@ -31,6 +32,8 @@ export interface ClusterFile {
   readonly backups?: BackupsSection;
   /** How the console proves who it is (docs/security.md); absent: plaintext, lab agents with --insecure-lab only. */
   readonly tls?: ClusterTls;
+  /** The autopilot's policy (docs/autopilot.md); absent: DEFAULT_AUTOPILOT_POLICY (observe). */
+  readonly autopilot?: AutopilotPolicy;
 }
 
 /** The console's TLS identity: the cluster CA plus a certificate and key, or a token file. Paths are relative to the cluster file. */
@@ -115,7 +118,15 @@ export function parseClusterFile(raw: unknown, path = '<cluster file>'): Cluster
     }
   }
   const tls = parseTls(doc['tls'], path);
-  return { name, sites, nodes, ...(publicBlock ? { publicBlock } : {}), ...(backups ? { backups } : {}), ...(tls ? { tls } : {}) };
+  let autopilot: AutopilotPolicy | undefined;
+  if (doc['autopilot'] !== undefined) {
+    try {
+      autopilot = parseAutopilotPolicy(doc['autopilot']);
+    } catch (error) {
+      fail(path, (error as HvctlError).message);
+    }
+  }
+  return { name, sites, nodes, ...(publicBlock ? { publicBlock } : {}), ...(backups ? { backups } : {}), ...(tls ? { tls } : {}), ...(autopilot ? { autopilot } : {}) };
 }
 
 /** Reads and validates a cluster file. */

@@ -3,6 +3,7 @@ export * from './logger.js';
 export * from './validation.js';
 export * from './cluster-file.js';
 export * from './backup-policy.js';
+export * from './autopilot-policy.js';
 export * from './client.js';
 export * from './node-state.js';
 export * from './cluster-model.js';

@@ -10,6 +10,7 @@ import { exitCodeForError } from './cli/exit-code.js';
 import { applyIdentityOptions, type IdentityOptions } from './cli/identity-options.js';
 import { labCommand } from './cli/lab-command.js';
 import { slaCommand } from './cli/sla-command.js';
+import { autopilotCommand } from './cli/autopilot-command.js';
 import { workflowCommands } from './cli/workflow-command.js';
 import { fetchTopology, formatStatus } from './cli/status.js';
 import { labDir } from './lab/state.js';
@@ -85,6 +86,7 @@ program.addCommand(checkCommand());
 program.addCommand(certsCommand());
 program.addCommand(auditCommand());
 program.addCommand(slaCommand());
+program.addCommand(autopilotCommand());
 
 /**
  * Leaves once stdout and stderr are flushed (a pipe such as `| jq` is written

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import rawOptions from './loader-options.json' with { type: 'json' };
 import type { ProtoGrpcType as AuditProto } from './generated/audit.js';
+import type { ProtoGrpcType as AutopilotProto } from './generated/autopilot.js';
 import type { ProtoGrpcType as BackupProto } from './generated/backup.js';
 import type { ProtoGrpcType as DrbdProto } from './generated/drbd.js';
 import type { ProtoGrpcType as EventsProto } from './generated/events.js';
@@ -31,6 +32,7 @@ export const HVCTL_V1_FILES = [
   'hvctl/v1/sla.proto',
   'hvctl/v1/audit.proto',
   'hvctl/v1/security.proto',
+  'hvctl/v1/autopilot.proto',
 ] as const;
 
 /** The lab-only fault injection API, served by simulated agents only. */
@@ -50,7 +52,7 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 };
 
 /** Every hvctl.v1 service and message, typed. */
-export type HvctlV1 = (NodeProto & DrbdProto & KvmProto & RoutingProto & BackupProto & EventsProto & WorkflowsProto & SlaProto & AuditProto & SecurityProto)['hvctl']['v1'];
+export type HvctlV1 = (NodeProto & DrbdProto & KvmProto & RoutingProto & BackupProto & EventsProto & WorkflowsProto & SlaProto & AuditProto & SecurityProto & AutopilotProto)['hvctl']['v1'];
 /** The hvctl.lab.v1 package, typed. */
 export type HvctlLabV1 = FaultsProto['hvctl']['lab']['v1'];
 
@@ -67,6 +69,7 @@ export const HVCTL_V1_SERVICES = [
   'hvctl.v1.AvailabilityService',
   'hvctl.v1.AuditService',
   'hvctl.v1.SecurityService',
+  'hvctl.v1.AutopilotService',
 ] as const;
 
 /** Fully-qualified name of the lab fault service. */

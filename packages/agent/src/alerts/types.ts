@@ -1,5 +1,5 @@
 /** The alert rules the watcher evaluates. */
-export type AlertRule = 'node-unreachable' | 'resource-degraded' | 'rpo-over-target' | 'backup-too-old' | 'sla-at-risk';
+export type AlertRule = 'node-unreachable' | 'resource-degraded' | 'rpo-over-target' | 'backup-too-old' | 'sla-at-risk' | 'autopilot';
 
 export type AlertSeverity = 'critical' | 'warning';
 

@@ -34,6 +34,9 @@ export const MUTATING_METHODS: ReadonlySet<string> = new Set([
   '/hvctl.v1.LeasesService/Release',
   '/hvctl.v1.LeasesService/Break',
   '/hvctl.v1.SecurityService/UpdateRevocations',
+  '/hvctl.v1.AutopilotService/Pause',
+  '/hvctl.v1.AutopilotService/Resume',
+  '/hvctl.v1.AutopilotService/SetMode',
   '/hvctl.lab.v1.FaultsService/SetPartition',
   '/hvctl.lab.v1.FaultsService/FailDisk',
   '/hvctl.lab.v1.FaultsService/SetLinkDelay',
@@ -64,6 +67,8 @@ export const READ_ONLY_METHODS: ReadonlySet<string> = new Set([
   '/hvctl.v1.AvailabilityService/ListAlerts',
   '/hvctl.v1.AuditService/ReadJournal',
   '/hvctl.v1.AuditService/VerifyJournal',
+  '/hvctl.v1.AutopilotService/GetStatus',
+  '/hvctl.v1.AutopilotService/Explain',
 ]);
 
 /** Whether a call (by full method path) is journaled. Unknown paths count as mutating: journaling too much is the safe mistake. */

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { buildTopology, ClusterModel, type AgentClient, type ClusterFile, type CommandRunner, type Logger } from '@hvctl/common';
+import { buildTopology, ClusterModel, type AgentClient, type ClusterSnapshot, type ClusterFile, type CommandRunner, type Logger } from '@hvctl/common';
 import { AlertEngine } from '../alerts/engine.js';
 import { HookDispatcher } from '../alerts/hooks.js';
 import { evaluateRules } from '../alerts/rules.js';
@@ -135,6 +135,16 @@ export class Monitor {
 
   firing(): Alert[] {
     return this.engine.firing();
+  }
+
+  /** The watcher's view of the cluster now (the autopilot decides on it). */
+  snapshot(): ClusterSnapshot {
+    return this.model.snapshot();
+  }
+
+  /** Hands a notification raised outside the rules (the autopilot's decisions) to the alert hooks. */
+  deliver(alert: Alert): void {
+    this.hooks.deliver(alert);
   }
 
   /** Resolves once pending evaluations, journal writes and hook deliveries are done (tests). */

@@ -15,6 +15,8 @@ export interface AuthInterceptorOptions {
    * Unauthenticated refusals are only logged: journaling them would let anyone fill the disk.
    */
   readonly onDenied?: (caller: Caller, method: string, reason: string) => void;
+  /** Node names that run the autopilot (the backup site's node): they may also submit failover and start workflows. */
+  readonly autopilotNodes?: readonly string[];
 }
 
 /**
@@ -27,6 +29,7 @@ export interface AuthInterceptorOptions {
  */
 export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInterceptor {
   const { authenticator, lookup, logger, onDenied } = options;
+  const autopilotNodes = new Set(options.autopilotNodes ?? []);
   return (method, call) => {
     const path = method.path;
     let caller: Caller | undefined;
@@ -77,7 +80,7 @@ export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInt
             if (!needsRequest(path) || caller?.via === 'insecure') return forward(message);
             const role = caller?.role;
             if (!role) return refuse(new HvctlError('UNAUTHENTICATED', 'a request arrived before its caller was established'));
-            authorize(path, role, message, lookup)
+            authorize(path, role, message, lookup, { autopilot: role === 'node' && autopilotNodes.has(caller?.name ?? '') })
               .then((decision) => (decision.allowed ? forward(message) : refuse(deny(decision.reason))))
               .catch(refuse);
           },

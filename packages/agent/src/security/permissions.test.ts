@@ -67,8 +67,40 @@ describe('the permission table', () => {
     for (const kind of ['migrate', 'drain', 'undrain', 'failback', undefined]) {
       expect((await authorize('/hvctl.v1.WorkflowsService/Submit', 'node', { spec: { kind } }, noWorkflows)).allowed).toBe(false);
     }
+    // And the autopilot's failover is closed to agents that are not the backup site's node
+    expect((await authorize('/hvctl.v1.WorkflowsService/Submit', 'node', { spec: { kind: 'failover', failover: { node: 'msk-1', force: false } } }, noWorkflows)).allowed).toBe(false);
     // And people cannot forge what only agents send
     expect((await authorize('/hvctl.v1.WorkflowsService/Record', 'admin', {}, noWorkflows)).allowed).toBe(false);
     expect((await authorize('/hvctl.v1.LeasesService/Acquire', 'admin', {}, noWorkflows)).allowed).toBe(false);
+  });
+
+  it("lets the backup site's node (the autopilot) submit failover and start without force, and nothing else more", async () => {
+    const autopilot = { autopilot: true };
+    const submit = (spec: unknown, context = autopilot) => authorize('/hvctl.v1.WorkflowsService/Submit', 'node', { spec }, noWorkflows, context);
+    expect((await submit({ kind: 'failover', failover: { node: 'msk-1', site: '', force: false } })).allowed).toBe(true);
+    expect((await submit({ kind: 'start', start: { vm: 'web-1' } })).allowed).toBe(true);
+    // Never with force
+    const forced = await submit({ kind: 'failover', failover: { node: 'msk-1', site: '', force: true } });
+    expect(forced).toEqual({ allowed: false, reason: expect.stringContaining('not open to other agents') });
+    // Nor any other kind, nor aborting or adopting workflows, nor breaking leases
+    for (const kind of ['migrate', 'drain', 'undrain', 'failback', undefined]) expect((await submit({ kind })).allowed).toBe(false);
+    for (const path of ['/hvctl.v1.WorkflowsService/Abort', '/hvctl.v1.WorkflowsService/Resume', '/hvctl.v1.LeasesService/Break']) {
+      expect((await authorize(path, 'node', { id: 'wf-1' }, async () => 'failover', autopilot)).allowed).toBe(false);
+    }
+    // And other agents may not submit them
+    expect((await submit({ kind: 'start', start: { vm: 'web-1' } }, { autopilot: false })).allowed).toBe(false);
+  });
+
+  it('gives viewers autopilot status and explain, operators its pause, resume and mode, and agents none of it', async () => {
+    for (const method of ['GetStatus', 'Explain']) {
+      expect((await authorize(`/hvctl.v1.AutopilotService/${method}`, 'viewer', {}, noWorkflows)).allowed).toBe(true);
+      expect((await authorize(`/hvctl.v1.AutopilotService/${method}`, 'node', {}, noWorkflows)).allowed).toBe(false);
+    }
+    for (const method of ['Pause', 'Resume', 'SetMode']) {
+      expect((await authorize(`/hvctl.v1.AutopilotService/${method}`, 'viewer', {}, noWorkflows)).allowed).toBe(false);
+      expect((await authorize(`/hvctl.v1.AutopilotService/${method}`, 'operator', {}, noWorkflows)).allowed).toBe(true);
+      expect((await authorize(`/hvctl.v1.AutopilotService/${method}`, 'admin', {}, noWorkflows)).allowed).toBe(true);
+      expect((await authorize(`/hvctl.v1.AutopilotService/${method}`, 'node', {}, noWorkflows, { autopilot: true })).allowed).toBe(false);
+    }
   });
 });

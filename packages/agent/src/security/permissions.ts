@@ -21,7 +21,13 @@ export interface Permission {
   /** What the rule is, in one line, for docs and refusals. */
   readonly note?: string;
   /** For methods closed to agents in general: the requests another agent may still make. */
-  readonly nodeMay?: (request: unknown) => boolean;
+  readonly nodeMay?: (request: unknown, context: CallerContext) => boolean;
+}
+
+/** What the table needs to know about the calling agent beyond its role. */
+export interface CallerContext {
+  /** The caller is the backup site's node, which runs the autopilot (the cluster file says which node that is). */
+  readonly autopilot?: boolean;
 }
 
 /** Finds the kind (migrate, drain, ...) of a workflow this agent coordinates or holds a copy of. */
@@ -44,12 +50,25 @@ export function roleForSpec(spec: unknown): PersonRole {
 /** Workflow kinds another agent may submit: the backup site's scheduler runs scheduled backups with its node certificate. */
 export const NODE_WORKFLOWS: readonly string[] = ['backup'];
 
+/**
+ * Workflow kinds the backup site's node may also submit: its autopilot fails over lost
+ * nodes and starts VMs that should run (docs/autopilot.md) — never with force.
+ */
+export const AUTOPILOT_WORKFLOWS: readonly string[] = ['failover', 'start'];
+
+function nodeMaySubmit(request: unknown, context: CallerContext): boolean {
+  const spec = (request as { spec?: { kind?: unknown; failover?: { force?: unknown } | null } } | null)?.spec;
+  const kind = String(spec?.kind);
+  if (NODE_WORKFLOWS.includes(kind)) return true;
+  return context.autopilot === true && AUTOPILOT_WORKFLOWS.includes(kind) && spec?.failover?.force !== true;
+}
+
 const bySpec: Permission = {
   minimum: 'operator',
   node: false,
   byRequest: async (request) => roleForSpec((request as { spec?: unknown } | null)?.spec),
-  nodeMay: (request) => NODE_WORKFLOWS.includes(String((request as { spec?: { kind?: unknown } } | null)?.spec?.kind)),
-  note: 'operator for migrate, drain, undrain, backup; admin for failover, failback; agents: scheduled backups only',
+  nodeMay: nodeMaySubmit,
+  note: "operator for migrate, drain, undrain, backup; admin for failover, failback; agents: scheduled backups only, and the backup site's autopilot failover and start without force",
 };
 const byWorkflowId: Permission = {
   minimum: 'operator',
@@ -109,6 +128,12 @@ export const PERMISSIONS: Readonly<Record<string, Permission>> = {
   '/hvctl.v1.AvailabilityService/ListTransitions': { minimum: 'viewer', node: false },
   '/hvctl.v1.AvailabilityService/ListAlerts': { minimum: 'viewer', node: false },
 
+  '/hvctl.v1.AutopilotService/GetStatus': { minimum: 'viewer', node: false },
+  '/hvctl.v1.AutopilotService/Explain': { minimum: 'viewer', node: false },
+  '/hvctl.v1.AutopilotService/Pause': { minimum: 'operator', node: false, note: 'stops automatic failovers' },
+  '/hvctl.v1.AutopilotService/Resume': { minimum: 'operator', node: false },
+  '/hvctl.v1.AutopilotService/SetMode': { minimum: 'operator', node: false },
+
   '/hvctl.v1.SecurityService/UpdateRevocations': { minimum: 'admin', node: false, note: 'installs a CA-signed revocation list' },
 
   '/hvctl.v1.EventsService/Watch': viewer,
@@ -144,11 +169,11 @@ export type Decision = { readonly allowed: true } | { readonly allowed: false; r
 const RANK: Record<PersonRole, number> = { viewer: 0, operator: 1, admin: 2 };
 
 /** Decides whether `role` may call `path` with `request`. */
-export async function authorize(path: string, role: Role, request: unknown, lookup: WorkflowLookup): Promise<Decision> {
+export async function authorize(path: string, role: Role, request: unknown, lookup: WorkflowLookup, context: CallerContext = {}): Promise<Decision> {
   const permission = PERMISSIONS[path];
   if (!permission) return { allowed: false, reason: `${path} is not in the agent's permission table; nobody may call it` };
   if (role === 'node') {
-    if (permission.node || permission.nodeMay?.(request)) return { allowed: true };
+    if (permission.node || permission.nodeMay?.(request, context)) return { allowed: true };
     return { allowed: false, reason: `${path} is not open to other agents (node certificates); it needs a person's certificate or token` };
   }
   if (permission.minimum === 'any') return { allowed: true };

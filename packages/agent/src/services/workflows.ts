@@ -14,14 +14,20 @@ function checkId(id: string): string {
   return id;
 }
 
+/** A part of an agent acting on its own ("autopilot", "scheduler"), as in `autopilot@bak-1`. */
+const AGENT_PART = /^([a-z][a-z-]{0,30})@(.+)$/;
+
 /**
  * Who runs or stops a workflow: the authenticated caller's name (a certificate or token
- * cannot claim someone else); only without authentication (--insecure-lab) what the client says.
+ * cannot claim someone else); an agent may name the part of itself that acts
+ * (`autopilot@bak-1` for the node bak-1), never another node; only without authentication
+ * (--insecure-lab) what the client says.
  */
 function ownerOf(call: CallerSource, claimed: string): string {
   const caller = callerOf(call);
-  if (caller.via !== 'insecure') return caller.name;
-  return validateOwner(claimed) || 'unknown';
+  if (caller.via === 'insecure') return validateOwner(claimed) || 'unknown';
+  if (caller.role === 'node' && AGENT_PART.exec(claimed)?.[2] === caller.name) return claimed;
+  return caller.name;
 }
 
 function checkSpec(spec: WorkflowSpec__Output | null): WorkflowSpec__Output {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { GetInfoResponse__Output, ListResourcesResponse__Output } from '@hvctl/proto';
-import { createAgentClient, formatClusterFile, silentLogger, unary, deadline, type AgentClient, type BackupsSection, type ClusterFile } from '@hvctl/common';
+import { createAgentClient, formatClusterFile, silentLogger, unary, deadline, type AgentClient, type AutopilotPolicy, type BackupsSection, type ClusterFile } from '@hvctl/common';
+import { parseMonitorConfig } from '../monitor/config.js';
 import { freePorts, makeTempDir, removeTempDir, waitFor } from '@hvctl/common/testing';
 import { startAgent, type RunningAgent } from '../agent.js';
 import type { AgentConfig } from '../config.js';
@@ -141,6 +142,10 @@ export interface LabOptions {
   readonly backups?: BackupsSection;
   /** Give every agent a metrics endpoint on a free loopback port (RunningAgent.metricsPort). */
   readonly metrics?: boolean;
+  /** Enable the cluster watcher (`monitor:`) on this node; on the backup site's node it runs the autopilot too. */
+  readonly monitorOn?: string;
+  /** The autopilot policy recorded in the cluster file (with `clusterFile`). */
+  readonly autopilot?: AutopilotPolicy;
 }
 
 /** One agent of a lab. */
@@ -194,6 +199,7 @@ export class Lab {
         name: 'test-lab',
         ...(options.publicBlock ? { publicBlock: options.publicBlock } : {}),
         ...(options.backups ? { backups: options.backups } : {}),
+        ...(options.autopilot ? { autopilot: options.autopilot } : {}),
         sites: [...sites].map(([name, kind]) => ({ name, kind })),
         nodes: options.nodes.map((node, index) => ({ name: node.name, site: node.site, address: `127.0.0.1:${ports[index]}` })),
       };
@@ -213,6 +219,13 @@ export class Lab {
         ...(clusterPath ? { cluster: clusterPath } : {}),
         heartbeatMs: options.heartbeatMs ?? 200,
         ...(options.metrics ? { metrics: { listen: '127.0.0.1:0' } } : {}),
+        ...(options.monitorOn === spec.name
+          ? {
+              monitor: parseMonitorConfig({ enabled: true, nodeUnreachableAfterSeconds: 5 }, (message) => {
+                throw new Error(message);
+              }),
+            }
+          : {}),
         // Plaintext on loopback; TLS is tested in security/*.integration.test.ts and the lab's --tls test.
         insecureLab: true,
         log: { level: 'info', file: join(this.dir, `${spec.name}.log`) },

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { validateNodeName, validateResourceName } from '@hvctl/common';
+import { AUTOPILOT_MODES, validateNodeName, validateResourceName, type AutopilotMode } from '@hvctl/common';
 import { labCorruptBackup, labCut, labDown, labFailDisk, labFailMigrations, labHeal, labKill, labRestart, labSlow, labStatus, labUp } from '../lab/lab.js';
 import { labClusterPath, labDir } from '../lab/state.js';
 import { table } from './format.js';
@@ -19,6 +19,7 @@ export interface LabUpActionOptions {
   readonly console: boolean;
   readonly netns?: boolean;
   readonly tls?: boolean;
+  readonly autopilot?: AutopilotMode;
 }
 
 /**
@@ -38,6 +39,10 @@ export function labCommand(openConsole: (clusterFile: string) => Promise<void>):
     .option('--no-console', 'stay in the foreground without the console; Ctrl-C stops the lab')
     .option('--tls', 'mutual TLS: a lab CA in DIR/ca, node certificates for the agents, an admin certificate for the console (see docs/security.md)')
     .option('--netns', 'real routing (root only): each msk/spb node in a network namespace with its own BIRD, OSPF between them, BGP to an upstream namespace')
+    .option('--autopilot <mode>', 'the autopilot on bak-1: act (default: a killed node is failed over on its own), observe or off', (value: string): AutopilotMode => {
+      if (!AUTOPILOT_MODES.includes(value as AutopilotMode)) throw new InvalidArgumentError(`expected one of ${AUTOPILOT_MODES.join(', ')}`);
+      return value as AutopilotMode;
+    })
     .addHelpText(
       'after',
       '\nExamples:\n  hvctl lab up                 # start and open the console; q stops the lab\n  hvctl lab up --detach        # start in the background\n  hvctl lab up --vms 40 --dir /tmp/lab\n  hvctl lab up --tls --detach    # agents serve mutual TLS; the cluster file carries the console\'s admin certificate\n  sudo npx hvctl lab up --netns --detach   # real BIRD routing; see docs/lab.md "Real routing (--netns)"',
@@ -50,7 +55,7 @@ export function labCommand(openConsole: (clusterFile: string) => Promise<void>):
       };
       if (options.console && !options.detach) process.stderr.write(`starting the lab in ${dir} ...\n`);
       if (!options.tls) process.stderr.write('warning: the lab agents serve PLAINTEXT gRPC with no authentication (--insecure-lab), on loopback only; use `hvctl lab up --tls` for mutual TLS\n');
-      await labUp({ dir, vms: options.vms, onProgress, ...(options.netns ? { netns: true } : {}), ...(options.tls ? { tls: true } : {}) });
+      await labUp({ dir, vms: options.vms, onProgress, ...(options.netns ? { netns: true } : {}), ...(options.tls ? { tls: true } : {}), ...(options.autopilot ? { autopilot: options.autopilot } : {}) });
       if (options.detach) {
         console.log(`lab running in ${dir}\ncluster file: ${labClusterPath(dir)}\nnext: npx hvctl status, npx hvctl, npx hvctl lab down`);
         return;

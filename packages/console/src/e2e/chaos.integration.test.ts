@@ -45,7 +45,7 @@ describe(`randomized workflows with faults (seed ${SEED}; replay with HVCTL_CHAO
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'hvctl-chaos-'));
-    await labUp({ dir, vms: 8 });
+    await labUp({ dir, vms: 8, autopilot: 'off' });
     cluster = await loadClusterFile(labClusterPath(dir));
   }, 60_000);
 

@@ -54,7 +54,7 @@ describe.skipIf(!tmuxAvailable)('the console in a real terminal (tmux) against a
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'hvctl-e2e-'));
-    await labUp({ dir, vms: 12 });
+    await labUp({ dir, vms: 12, autopilot: 'off' });
     await tmux('-f', '/dev/null', 'new-session', '-d', '-s', session, '-x', '120', '-y', '40');
     // Keep the pane after the console exits, so a crash leaves its message on the screen.
     await tmux('set-option', '-t', session, 'remain-on-exit', 'on');

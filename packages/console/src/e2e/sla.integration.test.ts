@@ -51,7 +51,7 @@ describe('the watcher on bak-1: alerts and SLA after a node is killed', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'hvctl-sla-'));
-    await labUp({ dir, vms: VMS });
+    await labUp({ dir, vms: VMS, autopilot: 'off' });
   }, 60_000);
 
   afterAll(async () => {

@@ -54,7 +54,7 @@ describe('live migration through the CLI against the lab', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'hvctl-wf-'));
-    await labUp({ dir, vms: 12 });
+    await labUp({ dir, vms: 12, autopilot: 'off' });
   }, 60_000);
 
   afterAll(async () => {

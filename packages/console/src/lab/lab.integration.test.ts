@@ -34,7 +34,7 @@ describe('the lab (five nodes: a simulated host and an agent process each)', () 
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'hvctl-lab-'));
-    await labUp({ dir, vms: 12 });
+    await labUp({ dir, vms: 12, autopilot: 'off' });
   }, 60_000);
 
   afterAll(async () => {

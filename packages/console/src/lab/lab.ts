@@ -4,7 +4,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { HvctlError, deadline, failedPrecondition, formatClusterFile, invalidArgument, notFound, unary, type AgentClient } from '@hvctl/common';
+import { HvctlError, deadline, failedPrecondition, formatClusterFile, invalidArgument, notFound, unary, type AgentClient, type AutopilotMode } from '@hvctl/common';
 import type { ListResourcesResponse__Output } from '@hvctl/proto';
 import { SIM_HOST_PING, callSimHost } from '@hvctl/agent';
 import { LAB_ALERTS_FILE, LAB_NODES, partitionFor, planLab } from './plan.js';
@@ -25,6 +25,8 @@ export interface LabUpOptions {
   readonly netns?: boolean;
   /** Mutual TLS: a lab CA, node certificates for the agents, an admin certificate for the console. */
   readonly tls?: boolean;
+  /** The autopilot's mode (default `act`: `lab fault kill NODE` alone fails over); tests that fail over by hand pass `off`. */
+  readonly autopilot?: AutopilotMode;
 }
 
 const SITES: readonly string[] = [...new Set(LAB_NODES.map((node) => node.site))];
@@ -132,6 +134,7 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
   const simulatedPlan = planLab({
     vms: options.vms,
     alertsFile: join(dir, LAB_ALERTS_FILE),
+    ...(options.autopilot ? { autopilot: options.autopilot } : {}),
     ports: {
       grpc: Object.fromEntries(LAB_NODES.map((node, i) => [node.name, ports[i] as number])),
       link: Object.fromEntries(LAB_NODES.map((node, i) => [node.name, ports[LAB_NODES.length + i] as number])),

@@ -1,4 +1,4 @@
-import type { ClusterFile } from '@hvctl/common';
+import { LAB_AUTOPILOT_POLICY, type AutopilotMode, type ClusterFile } from '@hvctl/common';
 import { seedPairedVm, type SimNodeRecord, type SimPeer } from '@hvctl/agent';
 
 /** The lab's fixed shape: two main sites with two hypervisors each, and the backup/witness site. */
@@ -68,6 +68,8 @@ export function planLab(options: {
   readonly nowMs?: number;
   /** Absolute path the watcher's alert hook appends to (`<labdir>/alerts.jsonl`); no hook without it. */
   readonly alertsFile?: string;
+  /** The autopilot's mode in the cluster file (default `act`, the lab's policy). */
+  readonly autopilot?: AutopilotMode;
 }): LabPlan {
   const host = options.host ?? '127.0.0.1';
   const now = options.nowMs ?? Date.now();
@@ -141,6 +143,8 @@ export function planLab(options: {
   const cluster: ClusterFile = {
     name: 'lab',
     publicBlock: LAB_PUBLIC_BLOCK,
+    // The lab acts on its own (`lab fault kill NODE` alone fails over), with a short grace; production defaults to observe (docs/autopilot.md).
+    autopilot: { ...LAB_AUTOPILOT_POLICY, mode: options.autopilot ?? LAB_AUTOPILOT_POLICY.mode },
     sites: [
       { name: 'msk', kind: 'main' },
       { name: 'spb', kind: 'main' },

@@ -6,6 +6,7 @@ import {
   channelCredentials,
   createCa,
   createTokenInCaDir,
+  formatClusterFile,
   initCaDir,
   issueCertificate,
   issueInCaDir,
@@ -49,6 +50,8 @@ export interface TlsAgentOptions {
    * directory's file, so only a push (SecurityService) changes what it enforces.
    */
   readonly ownRevokedCopy?: boolean;
+  /** Give the agent a cluster file whose backup site's node (the witness, which runs the autopilot) has this name. */
+  readonly witness?: string;
 }
 
 export async function startTlsAgent(options: TlsAgentOptions = {}): Promise<TlsAgentFixture> {
@@ -62,6 +65,23 @@ export async function startTlsAgent(options: TlsAgentOptions = {}): Promise<TlsA
     await makePrivateDir(join(dir, 'node-tls'));
     await copyFile(caPaths(caDir).revoked, revoked);
   }
+  const clusterPath = join(dir, 'cluster.yaml');
+  if (options.witness) {
+    await writeFile(
+      clusterPath,
+      formatClusterFile({
+        name: 'test',
+        sites: [
+          { name: 'msk', kind: 'main' },
+          { name: 'bak', kind: 'backup' },
+        ],
+        nodes: [
+          { name: 'msk-1', site: 'msk', address: `127.0.0.1:${port}` },
+          { name: options.witness, site: 'bak', address: '127.0.0.1:1' },
+        ],
+      }),
+    );
+  }
   const seed = join(dir, 'seed.json');
   await writeFile(seed, JSON.stringify({ resources: [], domains: [], announcements: [] }));
   const config: AgentConfig = {
@@ -69,6 +89,7 @@ export async function startTlsAgent(options: TlsAgentOptions = {}): Promise<TlsA
     site: 'msk',
     listen: `127.0.0.1:${port}`,
     stateDir: join(dir, 'state'),
+    ...(options.witness ? { cluster: clusterPath } : {}),
     heartbeatMs: 200,
     log: { level: 'info', file: join(dir, 'agent.log') },
     drivers: { drbd: 'sim', kvm: 'sim', routing: 'sim', backup: 'sim', host: 'sim' },

@@ -37,7 +37,7 @@ describe.skipIf(skip)(`lab up --netns --tls${skip ? ` (skipped: ${skip})` : ''}`
     dir = await mkdtemp(join(tmpdir(), 'hvctl-netns-tls-'));
     plan = planNetns({ dir });
     network = new LabNetwork(plan, dir, runner);
-    await labUp({ dir, vms: 8, netns: true, tls: true });
+    await labUp({ dir, vms: 8, netns: true, tls: true, autopilot: 'off' });
   }, 90_000);
 
   afterAll(async () => {

@@ -30,7 +30,7 @@ describe.skipIf(skip)(`lab up --netns: drains and failovers move real routes${sk
     dir = await mkdtemp(join(tmpdir(), 'hvctl-netns-'));
     plan = planNetns({ dir });
     network = new LabNetwork(plan, dir, runner);
-    await labUp({ dir, vms: 8, netns: true });
+    await labUp({ dir, vms: 8, netns: true, autopilot: 'off' });
   }, 60_000);
 
   afterAll(async () => {
