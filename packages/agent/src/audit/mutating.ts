@@ -19,6 +19,7 @@ export const MUTATING_METHODS: ReadonlySet<string> = new Set([
   '/hvctl.v1.KvmService/Shutdown',
   '/hvctl.v1.KvmService/Destroy',
   '/hvctl.v1.KvmService/Migrate',
+  '/hvctl.v1.KvmService/SetIntent',
   '/hvctl.v1.RoutingService/Announce',
   '/hvctl.v1.RoutingService/Withdraw',
   '/hvctl.v1.BackupService/CreateBackup',

@@ -91,6 +91,9 @@ export function fakeDomain(name: string, overrides: Partial<Domain__Output> = {}
     priority: 10,
     migrating: false,
     stateChangedUnixMs: 0,
+    intent: 'DOMAIN_INTENT_UNSPECIFIED',
+    intentSetUnixMs: 0,
+    intentSetBy: '',
     ...overrides,
   };
 }

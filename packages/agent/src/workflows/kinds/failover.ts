@@ -13,7 +13,7 @@ import type {
 } from '@hvctl/proto';
 import { HvctlError, deadline, failedPrecondition, invalidArgument, notFound, unary, validateNodeName } from '@hvctl/common';
 import type { ClusterAccess } from '../cluster-access.js';
-import { isRunning, moveVmRouteStep, promoteStep, requestId, startVmStep } from '../steps.js';
+import { intentStep, isRunning, moveVmRouteStep, promoteStep, requestId, startVmStep } from '../steps.js';
 import type { Planned, Program, Step, StepContext, WorkflowKind } from '../types.js';
 
 /** The brief's targets: service back within 15 minutes, at most 1 minute of writes lost. */
@@ -687,7 +687,9 @@ export function failoverSteps(data: FailoverData): Step[] {
   );
   const starts = data.vms.map((vm) => guardSingleCopy(startVmStep(`start-${vm.vm}`, vm.vm, vm.to, 'start'), vm.vm, vm.to));
   const routes = data.vms.map((vm) => moveVmRouteStep(`route-${vm.vm}`, vm.vm, vm.ip, vm.to, [vm.from], 'route'));
-  return [detectStep(data), ...data.fence.map((target) => fenceStep(target, data)), ...promotes, ...starts, ...routes, ...data.bgp.map(bgpStep), verifyStep(data)];
+  // Running on the survivor only: the lost node is not waited for; this newer intent wins when it returns.
+  const intents = data.vms.map((vm) => intentStep(`intent-${vm.vm}`, vm.vm, [vm.to], 'running', 'route'));
+  return [detectStep(data), ...data.fence.map((target) => fenceStep(target, data)), ...promotes, ...starts, ...routes, ...intents, ...data.bgp.map(bgpStep), verifyStep(data)];
 }
 
 // ---- make-safe and summary --------------------------------------------------------------
