@@ -47,6 +47,31 @@ export interface TopologyVm {
   /** True when the state comes from an unreachable node's last report. */
   readonly stale: boolean;
   readonly migrating: boolean;
+  /** Unix ms when the state shown last changed (0 if unknown): "down since" for a VM that should run. */
+  readonly stateChangedUnixMs: number;
+  /** Desired state: the newest intent any node of its pair holds; "" when none was ever set. */
+  readonly intent: VmIntent;
+  /** Unix ms when that intent was set (0 when none). */
+  readonly intentSetUnixMs: number;
+  /** Who set it. */
+  readonly intentSetBy: string;
+}
+
+/** A VM's desired state. */
+export type VmIntent = 'running' | 'stopped' | '';
+
+const INTENTS: Record<string, VmIntent> = { DOMAIN_INTENT_RUNNING: 'running', DOMAIN_INTENT_STOPPED: 'stopped' };
+
+/** The newest intent among a VM's definitions (newest wins; equal times: "running", the safer reading). */
+export function newestIntent(domains: readonly Domain__Output[]): { intent: VmIntent; setUnixMs: number; setBy: string } {
+  let best: { intent: VmIntent; setUnixMs: number; setBy: string } = { intent: '', setUnixMs: 0, setBy: '' };
+  for (const domain of domains) {
+    const intent = INTENTS[domain.intent] ?? '';
+    if (!intent) continue;
+    const at = Number(domain.intentSetUnixMs);
+    if (!best.intent || at > best.setUnixMs || (at === best.setUnixMs && intent === 'running')) best = { intent, setUnixMs: at, setBy: domain.intentSetBy };
+  }
+  return best;
 }
 
 export interface TopologyReplica {
@@ -123,6 +148,8 @@ export interface TopologyHealth {
 /** The merged cluster: what `hvctl status --json` prints and the console draws. */
 export interface Topology {
   readonly cluster: string;
+  /** The cluster file's public block ("" when it has none): some node must announce it. */
+  readonly publicBlock: string;
   readonly health: TopologyHealth;
   readonly sites: readonly TopologySite[];
   readonly nodes: readonly TopologyNode[];
@@ -185,6 +212,10 @@ function replicaFromPeerView(node: string, peer: PeerConnection__Output): Topolo
     connectionChangedUnixMs: 0,
     derived: true,
   };
+}
+
+function intentFields(newest: { intent: VmIntent; setUnixMs: number; setBy: string }): Pick<TopologyVm, 'intent' | 'intentSetUnixMs' | 'intentSetBy'> {
+  return { intent: newest.intent, intentSetUnixMs: newest.setUnixMs, intentSetBy: newest.setBy };
 }
 
 /** One node's entry in the topology (its flags, load, capabilities, reachability). */
@@ -330,6 +361,8 @@ export function buildTopology(snapshot: ClusterSnapshot, nowMs: number = Date.no
         announcedFrom: vmAnnouncers.get(`${ip}/32`) ?? [],
         stale: best.stale || hidden !== undefined,
         migrating: best.domain.migrating,
+        stateChangedUnixMs: Number(best.domain.stateChangedUnixMs),
+        ...intentFields(newestIntent(list.map((entry) => entry.domain))),
       };
     });
 
@@ -372,6 +405,7 @@ export function buildTopology(snapshot: ClusterSnapshot, nowMs: number = Date.no
   const running = vms.filter((vm) => vm.state === 'running').length;
   return {
     cluster: cluster.name,
+    publicBlock: cluster.publicBlock ?? '',
     health: {
       nodesUp: nodes.filter((node) => node.reachable).length,
       nodesDown: nodes.filter((node) => !node.reachable).length,
