@@ -120,6 +120,8 @@ describe('the failover program', () => {
       'start: start-vm-a',
       'route: route-vm-b',
       'route: route-vm-a',
+      'route: intent-vm-b',
+      'route: intent-vm-a',
       'verify: verify',
     ]);
     expect(steps.find((step) => step.id === 'fence-spb-1')?.command).toBe(
