@@ -169,7 +169,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     initial('routing', () => drivers.routing.listNeighbors()),
     initial('backup', () => drivers.backup.localSnapshots()),
   ]);
-  const hub = new EventHub({ node: nodeInfo.info(), resources, domains, announcements, neighbors, snapshots, log: [] }, { epoch });
+  const hub = new EventHub({ node: nodeInfo.info(), resources, domains, announcements, neighbors, snapshots, log: [], knownVms: [] }, { epoch });
   const unwatches: (() => void)[] = [];
   // Watch before starting: the world's first refresh carries what it logged while loading (a crash report).
   if (world) {
@@ -252,6 +252,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
             dir: join(config.stateDir, 'monitor'),
             runner: new ProcessRunner({ logger: logger.child({ area: 'exec' }) }),
             announce: (level, message) => hub.log({ level, area: 'alert', message }),
+            publish: (change) => hub.apply(change),
             logger: logger.child({ area: 'monitor' }),
           }),
       )

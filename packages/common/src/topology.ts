@@ -1,4 +1,4 @@
-import type { Domain__Output, PeerConnection__Output, Resource__Output } from '@hvctl/proto';
+import type { Domain__Output, KnownVm__Output, PeerConnection__Output, Resource__Output } from '@hvctl/proto';
 import type { ClusterSnapshot, NodeConnection } from './cluster-model.js';
 import { policyFor } from './backup-policy.js';
 import type { SiteKind } from './cluster-file.js';
@@ -55,6 +55,8 @@ export interface TopologyVm {
   readonly intentSetUnixMs: number;
   /** Who set it. */
   readonly intentSetBy: string;
+  /** For a VM known only from the backup site's registry: when a node last reported it (Unix ms); 0 otherwise. */
+  readonly lastSeenUnixMs: number;
 }
 
 /** A VM's desired state. */
@@ -63,7 +65,7 @@ export type VmIntent = 'running' | 'stopped' | '';
 const INTENTS: Record<string, VmIntent> = { DOMAIN_INTENT_RUNNING: 'running', DOMAIN_INTENT_STOPPED: 'stopped' };
 
 /** The newest intent among a VM's definitions (newest wins; equal times: "running", the safer reading). */
-export function newestIntent(domains: readonly Domain__Output[]): { intent: VmIntent; setUnixMs: number; setBy: string } {
+export function newestIntent(domains: readonly Pick<Domain__Output, 'intent' | 'intentSetUnixMs' | 'intentSetBy'>[]): { intent: VmIntent; setUnixMs: number; setBy: string } {
   let best: { intent: VmIntent; setUnixMs: number; setBy: string } = { intent: '', setUnixMs: 0, setBy: '' };
   for (const domain of domains) {
     const intent = INTENTS[domain.intent] ?? '';
@@ -214,6 +216,11 @@ function replicaFromPeerView(node: string, peer: PeerConnection__Output): Topolo
   };
 }
 
+/** The registry entry's intent in a domain's shape, to be weighed with the definitions (newest wins). */
+function registryIntent(known: KnownVm__Output | undefined): Pick<Domain__Output, 'intent' | 'intentSetUnixMs' | 'intentSetBy'>[] {
+  return known ? [{ intent: known.intent, intentSetUnixMs: known.intentSetUnixMs, intentSetBy: known.intentSetBy }] : [];
+}
+
 function intentFields(newest: { intent: VmIntent; setUnixMs: number; setBy: string }): Pick<TopologyVm, 'intent' | 'intentSetUnixMs' | 'intentSetBy'> {
   return { intent: newest.intent, intentSetUnixMs: newest.setUnixMs, intentSetBy: newest.setBy };
 }
@@ -333,6 +340,15 @@ export function buildTopology(snapshot: ClusterSnapshot, nowMs: number = Date.no
       vmEntries.set(domain.name, list);
     }
   }
+  // The watcher's registry (known_vms of the backup site's agent): the newest entry per VM.
+  const registry = new Map<string, KnownVm__Output>();
+  for (const connection of snapshot.nodes) {
+    if (!connection.state) continue;
+    for (const known of connection.state.knownVms.values()) {
+      const before = registry.get(known.name);
+      if (!before || Number(known.lastSeenUnixMs) > Number(before.lastSeenUnixMs)) registry.set(known.name, known);
+    }
+  }
   const rank = (entry: { domain: Domain__Output; stale: boolean }): number =>
     (entry.stale ? 2 : 0) + (vmState(entry.domain) === 'running' ? 0 : 1);
   const vms: TopologyVm[] = [...vmEntries.entries()]
@@ -362,9 +378,31 @@ export function buildTopology(snapshot: ClusterSnapshot, nowMs: number = Date.no
         stale: best.stale || hidden !== undefined,
         migrating: best.domain.migrating,
         stateChangedUnixMs: Number(best.domain.stateChangedUnixMs),
-        ...intentFields(newestIntent(list.map((entry) => entry.domain))),
+        ...intentFields(newestIntent([...list.map((entry) => entry.domain), ...registryIntent(registry.get(name))])),
+        lastSeenUnixMs: 0,
       };
     });
+  // A VM only the registry knows (every node that defines it is down, and this client never
+  // heard from them): listed as unknown where it last ran, until an operator forgets it.
+  for (const known of registry.values()) {
+    if (vmEntries.has(known.name)) continue;
+    vms.push({
+      name: known.name,
+      node: known.lastNode,
+      state: 'unknown',
+      ip: known.ip,
+      resource: known.resource,
+      priority: 0,
+      runningOn: [],
+      announcedFrom: vmAnnouncers.get(`${known.ip}/32`) ?? [],
+      stale: true,
+      migrating: false,
+      stateChangedUnixMs: 0,
+      ...intentFields(newestIntent(registryIntent(known))),
+      lastSeenUnixMs: Number(known.lastSeenUnixMs),
+    });
+  }
+  vms.sort((a, b) => a.name.localeCompare(b.name));
 
   // Backups: the newest snapshot per VM, from any node holding the repository.
   const backupsByVm = new Map<string, { count: number; lastAtMs: number; lastSizeBytes: number; ids: Set<string> }>();
