@@ -27,6 +27,7 @@ export const MUTATING_METHODS: ReadonlySet<string> = new Set([
   '/hvctl.v1.BackupService/SnapshotVolume',
   '/hvctl.v1.BackupService/ReleaseVolumeSnapshots',
   '/hvctl.v1.BackupService/ApplyRetention',
+  '/hvctl.v1.AvailabilityService/ForgetVm',
   '/hvctl.v1.WorkflowsService/Submit',
   '/hvctl.v1.WorkflowsService/Abort',
   '/hvctl.v1.WorkflowsService/Resume',

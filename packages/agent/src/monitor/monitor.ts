@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { buildTopology, ClusterModel, type AgentClient, type ClusterFile, type CommandRunner, type Logger } from '@hvctl/common';
+import { buildTopology, ClusterModel, HvctlError, type AgentClient, type ClusterFile, type CommandRunner, type Logger } from '@hvctl/common';
 import { AlertEngine } from '../alerts/engine.js';
 import { HookDispatcher } from '../alerts/hooks.js';
 import { evaluateRules } from '../alerts/rules.js';
@@ -139,8 +139,20 @@ export class Monitor {
     return this.recorder.range(fromMs, toMs);
   }
 
-  /** Removes a VM from the registry (it was deleted); false when it was not known. */
+  /**
+   * Removes a VM from the registry (it was deleted); false when it was not known. Refused
+   * while a reachable node still defines it: it would be learned again at once.
+   */
   forgetVm(name: string): Promise<boolean> {
+    const definedOn = this.model
+      .snapshot()
+      .nodes.filter((node) => node.reachable && node.state?.domains.has(name))
+      .map((node) => node.name);
+    if (definedOn.length) {
+      throw new HvctlError('FAILED_PRECONDITION', `${name} is still defined on ${definedOn.join(', ')}; the registry keeps every VM a node defines, so nothing was forgotten`, {
+        nextSteps: [`undefine it there first (virsh undefine ${name}), or keep it`],
+      });
+    }
     return this.registry.forget(name);
   }
 

@@ -109,6 +109,7 @@ export const PERMISSIONS: Readonly<Record<string, Permission>> = {
   '/hvctl.v1.AvailabilityService/GetReport': { minimum: 'viewer', node: false, note: 'SLA report (billing reads it)' },
   '/hvctl.v1.AvailabilityService/ListTransitions': { minimum: 'viewer', node: false },
   '/hvctl.v1.AvailabilityService/ListAlerts': { minimum: 'viewer', node: false },
+  '/hvctl.v1.AvailabilityService/ForgetVm': { minimum: 'operator', node: false, note: 'drop a deleted VM from the watcher\'s registry' },
 
   '/hvctl.v1.SecurityService/UpdateRevocations': { minimum: 'admin', node: false, note: 'installs a CA-signed revocation list' },
 
