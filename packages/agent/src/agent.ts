@@ -170,7 +170,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     initial('routing', () => drivers.routing.listNeighbors(), (snapshot) => snapshot.neighbors),
     initial('backup', () => drivers.backup.localSnapshots(), (snapshot) => snapshot.snapshots),
   ]);
-  const hub = new EventHub({ node: nodeInfo.info(), resources, domains, announcements, neighbors, snapshots, log: [] }, { epoch });
+  const hub = new EventHub({ node: nodeInfo.info(), resources, domains, announcements, neighbors, snapshots, log: [], knownVms: [] }, { epoch });
   for (const note of bootNotes) hub.log(note);
   const unwatches: (() => void)[] = [];
   // Watch before starting: the world's first refresh carries what it logged while loading (a crash report).
@@ -275,6 +275,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
             dir: join(config.stateDir, 'monitor'),
             runner: new ProcessRunner({ logger: logger.child({ area: 'exec' }) }),
             announce: (level, message) => hub.log({ level, area: 'alert', message }),
+            publish: (change) => hub.apply(change),
             logger: logger.child({ area: 'monitor' }),
           }),
       )

@@ -4,7 +4,7 @@ import { fakeDomain, fakeNodeInfo, fakeResource } from '@hvctl/common/testing';
 import { EventHub } from './hub.js';
 
 function initial(): NodeState__Output {
-  return { node: fakeNodeInfo('msk-1', 'msk'), resources: [fakeResource('vm-a')], domains: [fakeDomain('vm-a')], announcements: [], neighbors: [], snapshots: [], log: [] };
+  return { node: fakeNodeInfo('msk-1', 'msk'), resources: [fakeResource('vm-a')], domains: [fakeDomain('vm-a')], announcements: [], neighbors: [], snapshots: [], log: [], knownVms: [] };
 }
 
 const resourceChange = (role: string): StateChange__Output => ({ change: 'resource', resource: fakeResource('vm-a', { role }) });

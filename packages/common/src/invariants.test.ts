@@ -101,4 +101,51 @@ describe('checkInvariants', () => {
     expect(report.unchecked).toEqual([expect.stringContaining('spb-1 is unreachable')]);
     expect(report.violations.map((v) => v.rule)).not.toContain('no-uptodate');
   });
+
+  it('an outage: a VM intended running that runs nowhere, with minutes down', () => {
+    const now = 1_700_000_000_000;
+    // Given vm-msk-1-1 intended running on both nodes, shut off on msk-1 for 12 minutes (a crash and a reboot)
+    const topology = topologyOf((states) => {
+      for (const node of ['msk-1', 'spb-1']) {
+        const domain = state(states, node).domains.find((d) => d.name === 'vm-msk-1-1');
+        if (domain) Object.assign(domain, { intent: 'DOMAIN_INTENT_RUNNING', intentSetUnixMs: 5, intentSetBy: 'lab seed' });
+      }
+      const home = state(states, 'msk-1').domains.find((d) => d.name === 'vm-msk-1-1')!;
+      Object.assign(home, { state: 'DOMAIN_STATE_SHUTOFF', stateReason: 'crashed', stateChangedUnixMs: now - 12 * 60_000 });
+      state(states, 'msk-1').announcements = state(states, 'msk-1').announcements.filter((a) => a.vm !== 'vm-msk-1-1');
+    });
+    // Then it is reported as an outage with its down time
+    const report = checkInvariants(topology, [], [], now);
+    expect(report.violations).toEqual([
+      expect.objectContaining({ rule: 'intended-running-down', subject: 'vm-msk-1-1', severity: 'outage', sinceUnixMs: now - 12 * 60_000, message: expect.stringContaining('down 12 min') }),
+    ]);
+    // And not while a running workflow holds the VM (a start or a migration in progress)
+    expect(checkInvariants(topology, [lease('vm/vm-msk-1-1', 'wf-1')], [runningWorkflow], now).violations).toEqual([]);
+  });
+
+  it('a VM intended stopped that runs nowhere is not an outage', () => {
+    const topology = topologyOf((states) => {
+      for (const node of ['msk-1', 'spb-1']) {
+        const domain = state(states, node).domains.find((d) => d.name === 'vm-msk-1-1');
+        if (domain) Object.assign(domain, { state: 'DOMAIN_STATE_SHUTOFF', intent: node === 'msk-1' ? 'DOMAIN_INTENT_STOPPED' : 'DOMAIN_INTENT_RUNNING', intentSetUnixMs: node === 'msk-1' ? 9 : 5 });
+      }
+      state(states, 'msk-1').announcements = state(states, 'msk-1').announcements.filter((a) => a.vm !== 'vm-msk-1-1');
+    });
+    // Newest wins: msk-1's "stopped" (9) over spb-1's older "running" (5)
+    expect(topology.vms.find((vm) => vm.name === 'vm-msk-1-1')).toMatchObject({ intent: 'stopped', intentSetUnixMs: 9 });
+    expect(checkInvariants(topology, [], []).violations).toEqual([]);
+  });
+
+  it('a /32 announced for a VM that runs nowhere, and a public block announced by no node', () => {
+    // Given vm-msk-1-1 shut off but its /32 still announced from msk-1, and no node announcing 203.0.113.0/24
+    const topology = topologyOf((states) => {
+      Object.assign(state(states, 'msk-1').domains.find((d) => d.name === 'vm-msk-1-1')!, { state: 'DOMAIN_STATE_SHUTOFF' });
+      for (const node of states.values()) node.announcements = node.announcements.filter((a) => a.kind !== 'ANNOUNCEMENT_KIND_BGP');
+    });
+    const rules = checkInvariants(topology, [], []).violations.map((v) => [v.rule, v.severity]);
+    expect(rules).toEqual([
+      ['route-vm-down', undefined],
+      ['public-block-unannounced', 'outage'],
+    ]);
+  });
 });

@@ -3,10 +3,25 @@ import type { Topology, TopologyReplica } from './topology.js';
 
 /** One broken safety invariant (MISSION.md), with what to look at. */
 export interface Violation {
-  /** Short id: "dual-primary", "split-brain", "vm-twice", "route", "no-uptodate", "stale-two-primaries", "stale-lease", "bgp-without-quorum". */
+  /**
+   * Short id: "dual-primary", "split-brain", "vm-twice", "route", "route-vm-down", "no-uptodate",
+   * "stale-two-primaries", "stale-lease", "bgp-without-quorum", "intended-running-down",
+   * "public-block-unannounced".
+   */
   readonly rule: string;
   readonly subject: string;
   readonly message: string;
+  /** "outage" when service is down (a VM meant to run, the public block); absent for the safety rules. */
+  readonly severity?: 'outage';
+  /** For an outage: Unix ms since when (0 when unknown). */
+  readonly sinceUnixMs?: number;
+}
+
+/** "12 min" / "3 h 5 min" since `sinceMs`; "" when the time is unknown. */
+export function downFor(sinceMs: number, nowMs: number): string {
+  if (sinceMs <= 0 || nowMs < sinceMs) return '';
+  const minutes = Math.floor((nowMs - sinceMs) / 60_000);
+  return minutes < 60 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
 
 export interface InvariantReport {
@@ -39,12 +54,14 @@ function splitBrain(name: string, visible: readonly TopologyReplica[]): string |
  * Checks the safety invariants on a topology plus the leases and workflows the agents
  * report: one Primary per resource, one running copy per VM, a VM's /32 only from where
  * it runs, an UpToDate replica per resource, no allow-two-primaries or lease left behind
- * by a workflow that is not running, no public block from a side without quorum.
+ * by a workflow that is not running, no public block from a side without quorum; and the
+ * outages: a VM intended running that runs nowhere, a public block announced by no node.
  */
 export function checkInvariants(
   topology: Topology,
   leases: readonly (Lease__Output & { readonly on: string })[],
   workflows: readonly Workflow__Output[],
+  nowMs: number = Date.now(),
 ): InvariantReport {
   const violations: Violation[] = [];
   const unchecked = topology.nodes.filter((node) => !node.reachable).map((node) => `${node.name} is unreachable: its replicas, VMs and announcements were not checked`);
@@ -86,8 +103,20 @@ export function checkInvariants(
     if (vm.stale) continue;
     const expected = vm.state === 'running' ? [vm.node] : [];
     const wrong = vm.announcedFrom.filter((node) => !expected.includes(node));
-    if (wrong.length) {
+    if (wrong.length && vm.runningOn.length === 0 && !leasedByRunning.has(`vm/${vm.name}`)) {
+      violations.push({ rule: 'route-vm-down', subject: vm.name, message: `${vm.ip}/32 is announced from ${wrong.join(', ')} but ${vm.name} runs nowhere (${vm.state} on ${vm.node})` });
+    } else if (wrong.length) {
       violations.push({ rule: 'route', subject: vm.name, message: `${vm.ip}/32 (${vm.name}, ${vm.state} on ${vm.node}) is announced from ${wrong.join(', ')}` });
+    }
+    if (vm.intent === 'running' && vm.runningOn.length === 0 && !vm.migrating && !leasedByRunning.has(`vm/${vm.name}`)) {
+      const since = downFor(vm.stateChangedUnixMs, nowMs);
+      violations.push({
+        rule: 'intended-running-down',
+        subject: vm.name,
+        severity: 'outage',
+        sinceUnixMs: vm.stateChangedUnixMs,
+        message: `${vm.name} is intended running (set by ${vm.intentSetBy || 'unknown'}) but runs nowhere: ${vm.state} on ${vm.node}${since ? `, down ${since}` : ''}; start it: hvctl start ${vm.name}`,
+      });
     }
     if (vm.state === 'running' && !vm.announcedFrom.includes(vm.node) && !leasedByRunning.has(`resource/${vm.resource}`)) {
       violations.push({ rule: 'route', subject: vm.name, message: `${vm.ip}/32 is not announced from ${vm.node}, where ${vm.name} runs` });
@@ -105,6 +134,19 @@ export function checkInvariants(
     const replicas = topology.resources.flatMap((resource) => resource.replicas.filter((replica) => replica.node === announcement.node && !replica.witness && !replica.derived));
     if (replicas.length > 0 && replicas.every((replica) => !replica.quorum)) {
       violations.push({ rule: 'bgp-without-quorum', subject: announcement.prefix, message: `${announcement.node} announces ${announcement.prefix} but has lost quorum on every resource` });
+    }
+  }
+  if (topology.publicBlock) {
+    const reachable = new Set(topology.nodes.filter((node) => node.reachable).map((node) => node.name));
+    const from = topology.announcements.filter((a) => a.kind === 'bgp' && a.prefix === topology.publicBlock && reachable.has(a.node));
+    if (from.length === 0 && reachable.size > 0) {
+      violations.push({
+        rule: 'public-block-unannounced',
+        subject: topology.publicBlock,
+        severity: 'outage',
+        sinceUnixMs: 0,
+        message: `the public block ${topology.publicBlock} is announced by no reachable node: the cluster is unreachable from outside`,
+      });
     }
   }
   return { violations, unchecked };

@@ -1,5 +1,6 @@
 import type {
   Announcement__Output,
+  KnownVm__Output,
   Domain__Output,
   LogEntry__Output,
   Neighbor__Output,
@@ -22,6 +23,8 @@ export interface NodeStateView {
   readonly neighbors: ReadonlyMap<string, Neighbor__Output>;
   readonly snapshots: ReadonlyMap<string, Snapshot__Output>;
   readonly log: readonly LogEntry__Output[];
+  /** The cluster watcher's registry of every VM it has seen (empty on other nodes). */
+  readonly knownVms: ReadonlyMap<string, KnownVm__Output>;
 }
 
 /** The key of a routing session in NodeStateView.neighbors and in neighbor_removed. */
@@ -42,6 +45,7 @@ export function viewFromSnapshot(state: NodeState__Output): NodeStateView {
     neighbors: byKey(state.neighbors, neighborKey),
     snapshots: byKey(state.snapshots, (s) => s.id),
     log: state.log.slice(-NODE_LOG_LIMIT),
+    knownVms: byKey(state.knownVms ?? [], (vm) => vm.name),
   };
 }
 
@@ -55,6 +59,7 @@ export function snapshotFromView(view: NodeStateView): NodeState__Output {
     neighbors: [...view.neighbors.values()],
     snapshots: [...view.snapshots.values()],
     log: [...view.log],
+    knownVms: [...view.knownVms.values()],
   };
 }
 
@@ -98,6 +103,10 @@ export function applyChange(view: NodeStateView, change: StateChange__Output): N
       return change.snapshot ? { ...view, snapshots: upsert(view.snapshots, change.snapshot.id, change.snapshot) } : view;
     case 'snapshotRemoved':
       return { ...view, snapshots: remove(view.snapshots, change.snapshotRemoved ?? '') };
+    case 'knownVm':
+      return change.knownVm ? { ...view, knownVms: upsert(view.knownVms, change.knownVm.name, change.knownVm) } : view;
+    case 'knownVmRemoved':
+      return { ...view, knownVms: remove(view.knownVms, change.knownVmRemoved ?? '') };
     case 'log':
       return change.log ? { ...view, log: [...view.log.slice(-(NODE_LOG_LIMIT - 1)), change.log] } : view;
     default:

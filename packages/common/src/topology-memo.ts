@@ -9,6 +9,7 @@ interface NodeInputs {
   readonly domains: unknown;
   readonly announcements: unknown;
   readonly snapshots: unknown;
+  readonly knownVms: unknown;
 }
 
 const inputsOf = (connection: NodeConnection): NodeInputs => ({
@@ -17,10 +18,11 @@ const inputsOf = (connection: NodeConnection): NodeInputs => ({
   domains: connection.state?.domains,
   announcements: connection.state?.announcements,
   snapshots: connection.state?.snapshots,
+  knownVms: connection.state?.knownVms,
 });
 
 const sameInputs = (a: NodeInputs, b: NodeInputs): boolean =>
-  a.reachable === b.reachable && a.resources === b.resources && a.domains === b.domains && a.announcements === b.announcements && a.snapshots === b.snapshots;
+  a.reachable === b.reachable && a.resources === b.resources && a.domains === b.domains && a.announcements === b.announcements && a.snapshots === b.snapshots && a.knownVms === b.knownVms;
 
 const sameRpo = (a: RpoEstimate, b: RpoEstimate): boolean =>
   a.seconds === b.seconds &&

@@ -1,4 +1,4 @@
-import type { Domain__Output, PeerConnection__Output, Resource__Output } from '@hvctl/proto';
+import type { Domain__Output, KnownVm__Output, PeerConnection__Output, Resource__Output } from '@hvctl/proto';
 import type { ClusterSnapshot, NodeConnection } from './cluster-model.js';
 import { policyFor } from './backup-policy.js';
 import type { SiteKind } from './cluster-file.js';
@@ -47,6 +47,33 @@ export interface TopologyVm {
   /** True when the state comes from an unreachable node's last report. */
   readonly stale: boolean;
   readonly migrating: boolean;
+  /** Unix ms when the state shown last changed (0 if unknown): "down since" for a VM that should run. */
+  readonly stateChangedUnixMs: number;
+  /** Desired state: the newest intent any node of its pair holds; "" when none was ever set. */
+  readonly intent: VmIntent;
+  /** Unix ms when that intent was set (0 when none). */
+  readonly intentSetUnixMs: number;
+  /** Who set it. */
+  readonly intentSetBy: string;
+  /** For a VM known only from the backup site's registry: when a node last reported it (Unix ms); 0 otherwise. */
+  readonly lastSeenUnixMs: number;
+}
+
+/** A VM's desired state. */
+export type VmIntent = 'running' | 'stopped' | '';
+
+const INTENTS: Record<string, VmIntent> = { DOMAIN_INTENT_RUNNING: 'running', DOMAIN_INTENT_STOPPED: 'stopped' };
+
+/** The newest intent among a VM's definitions (newest wins; equal times: "running", the safer reading). */
+export function newestIntent(domains: readonly Pick<Domain__Output, 'intent' | 'intentSetUnixMs' | 'intentSetBy'>[]): { intent: VmIntent; setUnixMs: number; setBy: string } {
+  let best: { intent: VmIntent; setUnixMs: number; setBy: string } = { intent: '', setUnixMs: 0, setBy: '' };
+  for (const domain of domains) {
+    const intent = INTENTS[domain.intent] ?? '';
+    if (!intent) continue;
+    const at = Number(domain.intentSetUnixMs);
+    if (!best.intent || at > best.setUnixMs || (at === best.setUnixMs && intent === 'running')) best = { intent, setUnixMs: at, setBy: domain.intentSetBy };
+  }
+  return best;
 }
 
 export interface TopologyReplica {
@@ -129,6 +156,8 @@ export interface TopologyHealth {
 /** The merged cluster: what `hvctl status --json` prints and the console draws. */
 export interface Topology {
   readonly cluster: string;
+  /** The cluster file's public block ("" when it has none): some node must announce it. */
+  readonly publicBlock: string;
   readonly health: TopologyHealth;
   readonly sites: readonly TopologySite[];
   readonly nodes: readonly TopologyNode[];
@@ -198,6 +227,15 @@ function replicaFromPeerView(node: string, peer: PeerConnection__Output): Topolo
     connectionChangedUnixMs: 0,
     derived: true,
   };
+}
+
+/** The registry entry's intent in a domain's shape, to be weighed with the definitions (newest wins). */
+function registryIntent(known: KnownVm__Output | undefined): Pick<Domain__Output, 'intent' | 'intentSetUnixMs' | 'intentSetBy'>[] {
+  return known ? [{ intent: known.intent, intentSetUnixMs: known.intentSetUnixMs, intentSetBy: known.intentSetBy }] : [];
+}
+
+function intentFields(newest: { intent: VmIntent; setUnixMs: number; setBy: string }): Pick<TopologyVm, 'intent' | 'intentSetUnixMs' | 'intentSetBy'> {
+  return { intent: newest.intent, intentSetUnixMs: newest.setUnixMs, intentSetBy: newest.setBy };
 }
 
 /** One node's entry in the topology (its flags, load, capabilities, reachability). */
@@ -315,6 +353,15 @@ export function buildTopology(snapshot: ClusterSnapshot, nowMs: number = Date.no
       vmEntries.set(domain.name, list);
     }
   }
+  // The watcher's registry (known_vms of the backup site's agent): the newest entry per VM.
+  const registry = new Map<string, KnownVm__Output>();
+  for (const connection of snapshot.nodes) {
+    if (!connection.state) continue;
+    for (const known of connection.state.knownVms.values()) {
+      const before = registry.get(known.name);
+      if (!before || Number(known.lastSeenUnixMs) > Number(before.lastSeenUnixMs)) registry.set(known.name, known);
+    }
+  }
   const rank = (entry: { domain: Domain__Output; stale: boolean }): number =>
     (entry.stale ? 2 : 0) + (vmState(entry.domain) === 'running' ? 0 : 1);
   const vms: TopologyVm[] = [...vmEntries.entries()]
@@ -343,8 +390,32 @@ export function buildTopology(snapshot: ClusterSnapshot, nowMs: number = Date.no
         announcedFrom: vmAnnouncers.get(`${ip}/32`) ?? [],
         stale: best.stale || hidden !== undefined,
         migrating: best.domain.migrating,
+        stateChangedUnixMs: Number(best.domain.stateChangedUnixMs),
+        ...intentFields(newestIntent([...list.map((entry) => entry.domain), ...registryIntent(registry.get(name))])),
+        lastSeenUnixMs: 0,
       };
     });
+  // A VM only the registry knows (every node that defines it is down, and this client never
+  // heard from them): listed as unknown where it last ran, until an operator forgets it.
+  for (const known of registry.values()) {
+    if (vmEntries.has(known.name)) continue;
+    vms.push({
+      name: known.name,
+      node: known.lastNode,
+      state: 'unknown',
+      ip: known.ip,
+      resource: known.resource,
+      priority: 0,
+      runningOn: [],
+      announcedFrom: vmAnnouncers.get(`${known.ip}/32`) ?? [],
+      stale: true,
+      migrating: false,
+      stateChangedUnixMs: 0,
+      ...intentFields(newestIntent(registryIntent(known))),
+      lastSeenUnixMs: Number(known.lastSeenUnixMs),
+    });
+  }
+  vms.sort((a, b) => a.name.localeCompare(b.name));
 
   // Backups: the newest snapshot per VM, from any node holding the repository.
   const backupsByVm = new Map<string, { count: number; lastAtMs: number; lastSizeBytes: number; ids: Set<string> }>();
@@ -385,6 +456,7 @@ export function buildTopology(snapshot: ClusterSnapshot, nowMs: number = Date.no
   const running = vms.filter((vm) => vm.state === 'running').length;
   return {
     cluster: cluster.name,
+    publicBlock: cluster.publicBlock ?? '',
     health: {
       nodesUp: nodes.filter((node) => node.reachable).length,
       nodesDown: nodes.filter((node) => !node.reachable).length,

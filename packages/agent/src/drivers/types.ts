@@ -67,6 +67,14 @@ export interface MigrateOptions {
   readonly signal?: AbortSignal;
 }
 
+/** A VM's desired state as stored in its definition on one node. */
+export interface IntentRecord {
+  readonly intent: 'running' | 'stopped';
+  /** Unix ms when it was decided; the newest wins. */
+  readonly setUnixMs: number;
+  readonly setBy: string;
+}
+
 export interface KvmDriver extends Driver {
   list(): Promise<Domain__Output[]>;
   /** `virsh start NAME` */
@@ -77,6 +85,11 @@ export interface KvmDriver extends Driver {
   destroy(name: string): Promise<Domain__Output>;
   /** `virsh migrate --live --persistent NAME URI` (the source keeps its definition); resolves with the domain on the target. */
   migrate(name: string, options: MigrateOptions): Promise<Domain__Output>;
+  /**
+   * Stores the intent in the domain's persistent definition (libvirt metadata) unless a
+   * newer one is stored; resolves with the domain and whether this intent was applied.
+   */
+  setIntent(name: string, intent: IntentRecord): Promise<{ domain: Domain__Output; applied: boolean }>;
 }
 
 export interface RoutingDriver extends Driver {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { buildTopology, ClusterModel, type AgentClient, type ClusterSnapshot, type ClusterFile, type CommandRunner, type Logger } from '@hvctl/common';
+import { buildTopology, ClusterModel, HvctlError, type AgentClient, type ClusterSnapshot, type ClusterFile, type CommandRunner, type Logger } from '@hvctl/common';
 import { AlertEngine } from '../alerts/engine.js';
 import { HookDispatcher } from '../alerts/hooks.js';
 import { evaluateRules } from '../alerts/rules.js';
@@ -9,6 +9,7 @@ import { buildReport, type SlaReport } from '../sla/report.js';
 import type { MonitorConfig } from './config.js';
 import { observe } from './observe.js';
 import { AvailabilityRecorder, type Transition } from './recorder.js';
+import { VmRegistry, type PublishFn } from './registry.js';
 
 /** An event-log line (the hub's `log`), so the console's event log shows alerts. */
 export type AnnounceFn = (level: 'info' | 'warn' | 'error', message: string) => void;
@@ -23,6 +24,8 @@ export interface MonitorDeps {
   readonly dir: string;
   readonly runner: CommandRunner;
   readonly announce: AnnounceFn;
+  /** Puts a change into this agent's own node state stream (the VM registry's entries). */
+  readonly publish: PublishFn;
   readonly logger: Logger;
   readonly now?: () => number;
   /** Model tuning (tests). */
@@ -41,6 +44,7 @@ export class Monitor {
   private readonly recorder: AvailabilityRecorder;
   private readonly engine: AlertEngine;
   private readonly hooks: HookDispatcher;
+  private readonly registry: VmRegistry;
   private readonly now: () => number;
   private timer?: NodeJS.Timeout;
   private pending?: NodeJS.Timeout;
@@ -58,6 +62,7 @@ export class Monitor {
       logger: deps.logger,
       ...(deps.staleAfterMs ? { staleAfterMs: deps.staleAfterMs } : {}),
     });
+    this.registry = new VmRegistry({ path: join(deps.dir, 'vms.json'), publish: deps.publish, logger: deps.logger });
     this.recorder = new AvailabilityRecorder({ dir: deps.dir, self: deps.self, now: this.now, logger: deps.logger });
     this.hooks = new HookDispatcher({
       hooks: deps.config.hooks,
@@ -85,6 +90,7 @@ export class Monitor {
   async start(): Promise<void> {
     await this.recorder.open();
     await this.engine.load();
+    await this.registry.load();
     this.model.start();
     this.running = true;
     void this.allReachable(this.deps.settleTimeoutMs ?? 10_000).then(() => {
@@ -133,6 +139,23 @@ export class Monitor {
     return this.recorder.range(fromMs, toMs);
   }
 
+  /**
+   * Removes a VM from the registry (it was deleted); false when it was not known. Refused
+   * while a reachable node still defines it: it would be learned again at once.
+   */
+  forgetVm(name: string): Promise<boolean> {
+    const definedOn = this.model
+      .snapshot()
+      .nodes.filter((node) => node.reachable && node.state?.domains.has(name))
+      .map((node) => node.name);
+    if (definedOn.length) {
+      throw new HvctlError('FAILED_PRECONDITION', `${name} is still defined on ${definedOn.join(', ')}; the registry keeps every VM a node defines, so nothing was forgotten`, {
+        nextSteps: [`undefine it there first (virsh undefine ${name}), or keep it`],
+      });
+    }
+    return this.registry.forget(name);
+  }
+
   firing(): Alert[] {
     return this.engine.firing();
   }
@@ -169,6 +192,7 @@ export class Monitor {
     if (!this.running) return;
     const snapshot = this.model.snapshot();
     const nowMs = this.now();
+    await this.registry.observe(snapshot, nowMs);
     const topology = buildTopology(snapshot, nowMs, { rpoTargetSeconds: this.deps.config.rpoTargetSeconds });
     await this.recorder.observe(observe(snapshot, topology));
     const sla = (await this.report(monthOf(nowMs))).vms;

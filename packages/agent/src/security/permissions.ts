@@ -39,7 +39,7 @@ const lowLevel: Permission = { minimum: 'admin', node: true, note: 'one workflow
 const anyPeer: Permission = { minimum: 'any', node: true };
 
 /** Workflow kinds an operator may run; every other kind (failover, failback, unknown) needs admin. */
-export const OPERATOR_WORKFLOWS: readonly string[] = ['migrate', 'drain', 'undrain', 'backup'];
+export const OPERATOR_WORKFLOWS: readonly string[] = ['migrate', 'drain', 'undrain', 'backup', 'start', 'stop'];
 
 /** The role a workflow spec needs: `spec.kind` is the oneof case set by proto-loader (`oneofs: true`). */
 export function roleForSpec(spec: unknown): PersonRole {
@@ -68,7 +68,7 @@ const bySpec: Permission = {
   node: false,
   byRequest: async (request) => roleForSpec((request as { spec?: unknown } | null)?.spec),
   nodeMay: nodeMaySubmit,
-  note: "operator for migrate, drain, undrain, backup; admin for failover, failback; agents: scheduled backups only, and the backup site's autopilot failover and start without force",
+  note: "operator for migrate, drain, undrain, backup, start, stop; admin for failover, failback; agents: scheduled backups only, and the backup site's autopilot failover and start without force",
 };
 const byWorkflowId: Permission = {
   minimum: 'operator',
@@ -78,7 +78,7 @@ const byWorkflowId: Permission = {
     const kind = typeof id === 'string' && id ? await lookup(id) : undefined;
     return kind === undefined ? 'operator' : roleForSpec({ kind });
   },
-  note: "as the workflow's kind: operator for migrate, drain, undrain, backup; admin for failover, failback",
+  note: "as the workflow's kind: operator for migrate, drain, undrain, backup, start, stop; admin for failover, failback",
 };
 
 export const PERMISSIONS: Readonly<Record<string, Permission>> = {
@@ -101,6 +101,7 @@ export const PERMISSIONS: Readonly<Record<string, Permission>> = {
   '/hvctl.v1.KvmService/Shutdown': lowLevel,
   '/hvctl.v1.KvmService/Destroy': lowLevel,
   '/hvctl.v1.KvmService/Migrate': lowLevel,
+  '/hvctl.v1.KvmService/SetIntent': lowLevel,
 
   '/hvctl.v1.RoutingService/ListRoutes': viewer,
   '/hvctl.v1.RoutingService/ListAnnouncements': viewer,
@@ -127,6 +128,7 @@ export const PERMISSIONS: Readonly<Record<string, Permission>> = {
   '/hvctl.v1.AvailabilityService/GetReport': { minimum: 'viewer', node: false, note: 'SLA report (billing reads it)' },
   '/hvctl.v1.AvailabilityService/ListTransitions': { minimum: 'viewer', node: false },
   '/hvctl.v1.AvailabilityService/ListAlerts': { minimum: 'viewer', node: false },
+  '/hvctl.v1.AvailabilityService/ForgetVm': { minimum: 'operator', node: false, note: 'drop a deleted VM from the watcher\'s registry' },
 
   '/hvctl.v1.AutopilotService/GetStatus': { minimum: 'viewer', node: false },
   '/hvctl.v1.AutopilotService/Explain': { minimum: 'viewer', node: false },

@@ -65,6 +65,7 @@ describe('AvailabilityService over gRPC', () => {
       dir: join(dir, 'monitor'),
       runner: new ProcessRunner(),
       announce: () => undefined,
+      publish: () => undefined,
       logger,
       settleTimeoutMs: 600_000,
     });

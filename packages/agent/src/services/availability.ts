@@ -1,5 +1,5 @@
 import type { AvailabilityServiceHandlers, GetReportResponse } from '@hvctl/proto';
-import { HvctlError, validateResourceName, type Logger } from '@hvctl/common';
+import { HvctlError, validateRequestId, validateResourceName, type Logger } from '@hvctl/common';
 import type { Monitor } from '../monitor/monitor.js';
 import { formatMonth, parseMonth } from '../sla/compute.js';
 import type { SlaReport } from '../sla/report.js';
@@ -70,5 +70,10 @@ export function availabilityService(logger: Logger, self: string, monitor: Monit
       };
     }),
     ListAlerts: unary(logger, 'ListAlerts', async () => ({ alerts: need().firing() })),
+    ForgetVm: unary(logger, 'ForgetVm', async (request) => {
+      const name = validateResourceName(request.name);
+      validateRequestId(request.requestId);
+      return { forgotten: await need().forgetVm(name) };
+    }),
   };
 }

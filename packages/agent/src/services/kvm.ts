@@ -1,11 +1,14 @@
 import type { Domain__Output, KvmServiceHandlers, ListDomainsResponse__Output, MigrateResponse } from '@hvctl/proto';
-import { HvctlError, failedPrecondition, invalidArgument, notFound, validateNodeName, validateRequestId, validateResourceName } from '@hvctl/common';
+import { HvctlError, failedPrecondition, invalidArgument, notFound, validateNodeName, validateOwner, validateRequestId, validateResourceName } from '@hvctl/common';
 import type { AgentContext } from '../context.js';
+import { callerOf } from '../security/caller.js';
 import { serverStream, unary } from './handler.js';
 import { UnchangedAnswer } from './response-cache.js';
 
 const DEFAULT_SHUTDOWN_SECONDS = 60;
 const MAX_SHUTDOWN_SECONDS = 600;
+/** How far ahead of this node's clock an intent's time may be (clocks of a cluster differ a little). */
+const MAX_INTENT_CLOCK_SKEW_MS = 60_000;
 
 /** hvctl.v1.KvmService: the node's domains. */
 export function kvmService(ctx: AgentContext): KvmServiceHandlers {
@@ -69,6 +72,27 @@ export function kvmService(ctx: AgentContext): KvmServiceHandlers {
       return ledger.once('Destroy', validateRequestId(request.requestId), async () => {
         await find(name);
         return { domain: await drivers.kvm.destroy(name) };
+      });
+    }),
+    SetIntent: unary(logger, 'SetIntent', (request, call) => {
+      const name = validateResourceName(request.name);
+      const intent = request.intent === 'DOMAIN_INTENT_RUNNING' ? 'running' : request.intent === 'DOMAIN_INTENT_STOPPED' ? 'stopped' : undefined;
+      if (!intent) throw invalidArgument(`intent ${String(request.intent)} is not valid: use DOMAIN_INTENT_RUNNING or DOMAIN_INTENT_STOPPED`);
+      const setUnixMs = Number(request.setUnixMs);
+      const now = Date.now();
+      if (!Number.isSafeInteger(setUnixMs) || setUnixMs < 0 || setUnixMs > now + MAX_INTENT_CLOCK_SKEW_MS) {
+        throw invalidArgument(`set_unix_ms ${String(request.setUnixMs)} is not a time up to ${MAX_INTENT_CLOCK_SKEW_MS / 1000} s ahead of this node's clock`);
+      }
+      const onBehalfOf = validateOwner(request.onBehalfOf, 'on_behalf_of');
+      const caller = callerOf(call);
+      // Only another agent (a workflow's coordinator) or an unauthenticated lab client may name someone else.
+      if (onBehalfOf && onBehalfOf !== caller.name && caller.role !== 'node' && caller.via !== 'insecure') {
+        throw invalidArgument(`on_behalf_of ${onBehalfOf} is for agents running a workflow; you are ${caller.name}`);
+      }
+      const setBy = onBehalfOf && onBehalfOf !== caller.name ? `${onBehalfOf} via ${caller.name}` : caller.name;
+      return ledger.once('SetIntent', validateRequestId(request.requestId), async () => {
+        await find(name);
+        return drivers.kvm.setIntent(name, { intent, setUnixMs: setUnixMs || now, setBy });
       });
     }),
     Migrate: serverStream(logger, 'Migrate', async (request, call) => {

@@ -15,6 +15,9 @@ function domain(name: string, state: Domain__Output['state'] = 'DOMAIN_STATE_RUN
     priority: 1,
     migrating: false,
     stateChangedUnixMs: 1_700_000_000_000,
+    intent: 'DOMAIN_INTENT_RUNNING',
+    intentSetUnixMs: 1,
+    intentSetBy: 'test',
   };
 }
 

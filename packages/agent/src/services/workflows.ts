@@ -31,7 +31,7 @@ function ownerOf(call: CallerSource, claimed: string): string {
 }
 
 function checkSpec(spec: WorkflowSpec__Output | null): WorkflowSpec__Output {
-  if (!spec?.kind) throw invalidArgument('spec is required: one of migrate, drain, undrain, failover, failback, backup');
+  if (!spec?.kind) throw invalidArgument('spec is required: one of migrate, drain, undrain, failover, failback, backup, start, stop');
   return spec;
 }
 

@@ -85,6 +85,10 @@ export function buildSeeds(nodes: readonly string[], vms: readonly SeedVm[], rep
       state,
       reason: state === 'running' ? 'booted' : 'shutdown',
       changedMs: 0,
+      // Recorded on both nodes of the pair, as the lab seed does.
+      intent: running ? 'running' : 'stopped',
+      intentSetMs: 1,
+      intentSetBy: 'test seed',
     });
     // Members outside `nodes` are absent peers: their side of the resource is simply not seeded.
     const home = seeds[vm.home];

@@ -228,6 +228,7 @@ export class WorkflowEngine {
     return {
       cluster: this.options.cluster,
       workflowId: entry.workflow.id,
+      owner: entry.workflow.owner,
       attempt,
       signal: entry.controller.signal,
       progress: (percent, detail) => {

@@ -10,6 +10,7 @@ import type {
   CordonResponse__Output,
   SetMaintenanceResponse__Output,
   UncordonResponse__Output,
+  SetIntentResponse__Output,
 } from '@hvctl/proto';
 import { HvctlError, collectStream, deadline, failedPrecondition, unary } from '@hvctl/common';
 import type { Step, StepContext } from './types.js';
@@ -260,5 +261,54 @@ export function maintenanceStep(id: string, node: string, maintenance: boolean, 
       if (flags?.maintenance !== maintenance) throw failedPrecondition(`${node} did not change its maintenance flag`);
       return maintenance ? 'in maintenance' : 'in service';
     },
+  };
+}
+
+/**
+ * Records a VM's intent on every node of its pair that answers: newest wins on each
+ * node, so every node gets the same decision time. A node that does not answer is
+ * reported, not waited for: the answering node's newer intent wins when it is back.
+ */
+export async function setIntentOn(ctx: StepContext, stepId: string, vm: string, nodes: readonly string[], intent: 'running' | 'stopped'): Promise<string[]> {
+  const setUnixMs = Date.now();
+  const notes: string[] = [];
+  let recorded = 0;
+  for (const node of nodes) {
+    try {
+      const client = ctx.cluster.client(node);
+      const { applied } = await unary<SetIntentResponse__Output>(`SetIntent ${vm} on ${node}`, (cb) =>
+        client.kvm.setIntent(
+          {
+            requestId: requestId(ctx, stepId, `intent-${node}`),
+            name: vm,
+            intent: intent === 'running' ? 'DOMAIN_INTENT_RUNNING' : 'DOMAIN_INTENT_STOPPED',
+            setUnixMs,
+            onBehalfOf: ctx.owner,
+          },
+          deadline(3000),
+          cb,
+        ),
+      );
+      recorded += 1;
+      notes.push(applied ? `intent ${intent} on ${node}` : `${node} holds a newer intent (kept)`);
+    } catch (error) {
+      notes.push(`could not record the intent on ${node} (${(error as Error).message.split('\n')[0]})`);
+    }
+  }
+  if (recorded === 0) throw new HvctlError('UNAVAILABLE', `the intent of ${vm} could not be recorded on any of ${nodes.join(', ')}`);
+  return notes;
+}
+
+/** Records a VM's intent (running or stopped) on the nodes of its pair; see setIntentOn. */
+export function intentStep(id: string, vm: string, nodes: readonly string[], intent: 'running' | 'stopped', phase: string): Step {
+  return {
+    id,
+    title: `record intent ${intent} for ${vm} on ${nodes.join(' and ')}`,
+    node: nodes[0] ?? '',
+    phase,
+    preconditions: [],
+    command: `virsh metadata ${vm} --uri https://hvctl.dev/xmlns/intent/1 --key hvctl-intent --set '<intent state="${intent}" …/>' --config  # on ${nodes.join(', ')}`,
+    verify: `the newest intent of ${vm} is ${intent}`,
+    run: async (ctx) => (await setIntentOn(ctx, id, vm, nodes, intent)).join('; '),
   };
 }

@@ -5,6 +5,8 @@ import type { ClusterAccess } from './cluster-access.js';
 export interface StepContext {
   readonly cluster: ClusterAccess;
   readonly workflowId: string;
+  /** Who submitted the workflow (recorded with the intents it sets). */
+  readonly owner: string;
   /** Distinguishes runs of the same step (first run, resume after restart, adoption), for request ids. */
   readonly attempt: number;
   readonly signal: AbortSignal;

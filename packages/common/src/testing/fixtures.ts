@@ -94,6 +94,9 @@ export function fakeDomain(name: string, overrides: Partial<Domain__Output> = {}
     priority: 10,
     migrating: false,
     stateChangedUnixMs: 0,
+    intent: 'DOMAIN_INTENT_UNSPECIFIED',
+    intentSetUnixMs: 0,
+    intentSetBy: '',
     ...overrides,
   };
 }
@@ -109,7 +112,7 @@ export function fakeLabStates(vmsPerNode = 3, nowMs = 1_700_000_000_000): Map<st
   const cluster = labClusterFile();
   const states = new Map<string, NodeState__Output>();
   for (const node of cluster.nodes) {
-    states.set(node.name, { node: fakeNodeInfo(node.name, node.site), resources: [], domains: [], announcements: [], neighbors: [], snapshots: [], log: [] });
+    states.set(node.name, { node: fakeNodeInfo(node.name, node.site), resources: [], domains: [], announcements: [], neighbors: [], snapshots: [], log: [], knownVms: [] });
   }
   const get = (name: string): NodeState__Output => states.get(name) as NodeState__Output;
   let ipIndex = 10;

@@ -10,7 +10,7 @@ export const EXIT_VIOLATIONS = 6;
 /** `hvctl check`: verify the safety invariants across the cluster now. */
 export function checkCommand(): Command {
   return new Command('check')
-    .description('Verify the safety invariants across the whole cluster now (dual Primary, VM running twice, misplaced /32, no UpToDate replica, stale allow-two-primaries, stale leases).')
+    .description('Verify the safety invariants across the whole cluster now (dual Primary, VM running twice, misplaced /32, no UpToDate replica, stale allow-two-primaries, stale leases) and the outages (a VM intended running that runs nowhere, the public block announced by no node).')
     .option('--json', 'machine-readable output')
     .addHelpText('after', `\nExit codes: 0 every invariant holds; ${EXIT_VIOLATIONS} a violation was found; 1 error.`)
     .action(async (options: { json?: boolean }, command: Command) => {
@@ -20,7 +20,7 @@ export function checkCommand(): Command {
       if (options.json) {
         console.log(JSON.stringify({ ok: report.violations.length === 0, ...report }, null, 2));
       } else {
-        for (const violation of report.violations) console.log(`VIOLATION [${violation.rule}] ${violation.message}`);
+        for (const violation of report.violations) console.log(`${violation.severity === 'outage' ? 'OUTAGE' : 'VIOLATION'} [${violation.rule}] ${violation.message}`);
         for (const note of report.unchecked) console.log(`unchecked: ${note}`);
         console.log(report.violations.length === 0 ? 'ok: every invariant holds' : `${report.violations.length} violation(s)`);
       }

@@ -129,6 +129,20 @@ function requireNode(topology: Topology, name: string): void {
   }
 }
 
+/**
+ * The agent that coordinates a start or stop: the VM's node when it answers, else a
+ * reachable node of its pair, else any reachable node (the plan then says why it refuses).
+ */
+export function vmCoordinator(topology: Topology, vm: string): string {
+  const entry = topology.vms.find((candidate) => candidate.name === vm);
+  if (!entry) throw new HvctlError('INVALID_ARGUMENT', `unknown VM "${vm}"; hvctl status lists them`);
+  const reachable = new Set(topology.nodes.filter((n) => n.reachable).map((n) => n.name));
+  const pair = topology.resources.find((resource) => resource.name === entry.resource)?.replicas.filter((replica) => !replica.witness).map((replica) => replica.node) ?? [];
+  const chosen = [entry.node, ...pair].find((candidate) => reachable.has(candidate)) ?? topology.nodes.find((n) => n.reachable)?.name;
+  if (!chosen) throw new HvctlError('UNAVAILABLE', 'no agent of the cluster answers; nothing was changed');
+  return chosen;
+}
+
 export function commonOptions(command: Command): Command {
   return command
     .option('--dry-run', 'print the plan and change nothing')
@@ -139,7 +153,7 @@ export function commonOptions(command: Command): Command {
 
 export const EXIT_HELP = '\nExit codes: 0 succeeded, 1 error, 2 invalid input, 3 refused by a precondition (nothing changed), 4 failed and rolled back, 5 interrupted or aborted.';
 
-/** The workflow commands: migrate, drain, undrain, failover, failback, workflows, resume, abort, locks. */
+/** The workflow commands: migrate, drain, undrain, failover, failback, start, stop, workflows, resume, abort, locks. */
 export function workflowCommands(): Command[] {
   const globals = (command: Command): { cluster?: string } => command.optsWithGlobals<{ cluster?: string }>();
 
@@ -209,6 +223,31 @@ export function workflowCommands(): Command[] {
       const name = node(target);
       requireNode(await fetchTopology(cluster, 2000), name);
       await runWorkflow(cluster, name, { failback: { node: name } }, options);
+    });
+
+  const start = commonOptions(new Command('start').argument('<vm>', 'VM to start'))
+    .description('Start a VM that runs nowhere: promote the replica that can safely be (UpToDate, quorum, peer not Primary), record its intent "running" on both nodes of its pair, start it, announce its /32, verify. Refuses, naming why, when no replica can be promoted safely.')
+    .addHelpText('after', `\nExample:\n  hvctl start web-1 --yes${EXIT_HELP}`)
+    .action(async (vm: string, options: RunOptions, command: Command) => {
+      const cluster = await loadCluster(globals(command).cluster);
+      const topology = await fetchTopology(cluster, 2000);
+      const name = validateResourceName(vm, 'vm');
+      await runWorkflow(cluster, vmCoordinator(topology, name), { start: { vm: name } }, options);
+    });
+
+  const stop = commonOptions(new Command('stop').argument('<vm>', 'VM to stop'))
+    .description('Shut a VM down (destroyed if the guest has not stopped within --timeout), withdraw its /32, demote its replica, record its intent "stopped" (not an outage).')
+    .option('--timeout <seconds>', 'seconds to wait for the guest before destroying it (1-600)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 600) throw new InvalidArgumentError('expected 1-600');
+      return n;
+    }, 60)
+    .addHelpText('after', `\nExample:\n  hvctl stop web-1 --timeout 120 --yes${EXIT_HELP}`)
+    .action(async (vm: string, options: RunOptions & { timeout: number }, command: Command) => {
+      const cluster = await loadCluster(globals(command).cluster);
+      const topology = await fetchTopology(cluster, 2000);
+      const name = validateResourceName(vm, 'vm');
+      await runWorkflow(cluster, vmCoordinator(topology, name), { stop: { vm: name, timeoutSeconds: options.timeout } }, options);
     });
 
   const workflows = new Command('workflows')
@@ -321,7 +360,7 @@ export function workflowCommands(): Command[] {
       }
     });
 
-  return [migrate, drain, undrain, failover, failback, workflows, resume, abort, locks];
+  return [migrate, drain, undrain, failover, failback, start, stop, workflows, resume, abort, locks];
 }
 
 async function findCoordinator(cluster: ClusterFile, id: string): Promise<string> {

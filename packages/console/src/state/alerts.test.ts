@@ -68,4 +68,31 @@ describe('findAlerts', () => {
     expect(messages).toContain('vm-msk-2-1 running on msk-2 and spb-2');
     expect(messages).toContain('vm-msk-2-2 /32 announced from spb-2 but runs on msk-2');
   });
+
+  it('reports a VM intended running that runs nowhere, with how long it has been down', () => {
+    // Given vm-msk-1-1 intended running, shut off on msk-1 for 7 minutes, its /32 still announced there
+    const states = fakeLabStates(3, NOW);
+    for (const domain of [...states.values()].flatMap((s) => s.domains.filter((d) => d.name === 'vm-msk-1-1'))) {
+      Object.assign(domain, { intent: 'DOMAIN_INTENT_RUNNING', intentSetUnixMs: 1, state: 'DOMAIN_STATE_SHUTOFF', stateChangedUnixMs: NOW - 7 * 60_000 });
+    }
+
+    // Then both are bad alerts on the VM
+    const alerts = findAlerts(buildTopology(fakeClusterSnapshot(states), NOW), undefined, NOW);
+    expect(alerts).toEqual([
+      { level: 'bad', target: 'vm:vm-msk-1-1', message: 'vm-msk-1-1 intended running, down 7 min (hvctl start vm-msk-1-1)' },
+      { level: 'bad', target: 'vm:vm-msk-1-1', message: 'vm-msk-1-1 /32 announced from msk-1 but runs nowhere' },
+    ]);
+  });
+
+  it('a VM intended stopped raises nothing; the public block announced by no node does', () => {
+    const states = fakeLabStates(3, NOW);
+    for (const domain of [...states.values()].flatMap((s) => s.domains.filter((d) => d.name === 'vm-msk-1-1'))) {
+      Object.assign(domain, { intent: 'DOMAIN_INTENT_STOPPED', intentSetUnixMs: 1, state: 'DOMAIN_STATE_SHUTOFF' });
+    }
+    states.get('msk-1')!.announcements = states.get('msk-1')!.announcements.filter((a) => a.vm !== 'vm-msk-1-1');
+    expect(alertsOf(states)).toEqual([]);
+
+    for (const state of states.values()) state.announcements = state.announcements.filter((a) => a.kind !== 'ANNOUNCEMENT_KIND_BGP');
+    expect(alertsOf(states)).toEqual([{ level: 'bad', target: 'cluster', message: 'public block 203.0.113.0/24 announced by no node' }]);
+  });
 });

@@ -1,4 +1,4 @@
-import { isSuspended, type Topology } from '@hvctl/common';
+import { downFor, isSuspended, type Topology } from '@hvctl/common';
 
 /**
  * Something the operator must look at now. `bad` alerts are safety invariants that look
@@ -29,7 +29,7 @@ function announcedElsewhere(vm: TopologyVm, reachable: ReadonlySet<string>): boo
  * (no answer and no failure yet since the console started) is a warning, not a down node:
  * the console must not cry "unreachable" in the second it takes to connect.
  */
-export function findAlerts(topology: Topology, connecting: ReadonlySet<string> = NO_NODES): readonly Alert[] {
+export function findAlerts(topology: Topology, connecting: ReadonlySet<string> = NO_NODES, nowMs: number = Date.now()): readonly Alert[] {
   const alerts: Alert[] = [];
   const reachable = new Set<string>();
   for (const node of topology.nodes) {
@@ -96,6 +96,21 @@ export function findAlerts(topology: Topology, connecting: ReadonlySet<string> =
       const wrong = vm.announcedFrom.filter((node) => reachable.has(node) && !vm.runningOn.includes(node));
       alerts.push({ level: 'bad', target: `vm:${vm.name}`, message: `${vm.name} /32 announced from ${wrong.join(', ')} but runs on ${vm.runningOn.join(', ')}` });
     }
+    if (vm.runningOn.length > 0 || vm.stale || vm.migrating) continue;
+    // Outage: meant to run, runs nowhere (a VM of an unreachable node is unknown, not down).
+    if (vm.intent === 'running') {
+      const since = downFor(vm.stateChangedUnixMs, nowMs);
+      alerts.push({ level: 'bad', target: `vm:${vm.name}`, message: `${vm.name} intended running, down${since ? ` ${since}` : ''} (hvctl start ${vm.name})` });
+    }
+    // Its /32 still announced while it runs nowhere: traffic goes to a node without the VM.
+    for (const node of vm.announcedFrom) {
+      if (reachable.has(node)) alerts.push({ level: 'bad', target: `vm:${vm.name}`, message: `${vm.name} /32 announced from ${node} but runs nowhere` });
+    }
+  }
+
+  // Outage: the public block announced by no reachable node (undecided while a node is still connecting).
+  if (topology.publicBlock && reachable.size > 0 && connecting.size === 0 && !topology.announcements.some((a) => a.kind === 'bgp' && a.prefix === topology.publicBlock && reachable.has(a.node))) {
+    alerts.push({ level: 'bad', target: 'cluster', message: `public block ${topology.publicBlock} announced by no node` });
   }
   return alerts.sort((a, b) => Number(a.level === 'warn') - Number(b.level === 'warn'));
 }

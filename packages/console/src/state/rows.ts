@@ -147,7 +147,7 @@ export function createRowModelBuilder(): (snapshot: ClusterSnapshot, nowMs: numb
     // Alerts are checked on every build (any part of the topology may raise one); the per-VM
     // levels keep their identity while they are the same, so the VM rows can be reused.
     const connecting = connectingNodes(snapshot);
-    const alerts = findAlerts(topology, connecting);
+    const alerts = findAlerts(topology, connecting, nowMs);
     const levels = new Map<string, Alert['level']>();
     for (const alert of alerts) {
       if (alert.target.startsWith('vm:') && levels.get(alert.target) !== 'bad') levels.set(alert.target, alert.level);

@@ -1,6 +1,6 @@
 import type { Domain__Output } from '@hvctl/proto';
 import { HvctlError, failedPrecondition, unavailable } from '@hvctl/common';
-import type { KvmDriver, MigrateOptions, ProbeResult } from '../types.js';
+import type { IntentRecord, KvmDriver, MigrateOptions, ProbeResult } from '../types.js';
 import type { SimDomainRecord } from './records.js';
 import type { SimWorld } from './world.js';
 
@@ -146,6 +146,23 @@ export class SimKvm implements KvmDriver {
       world.migrating.delete(name);
       world.refresh();
     }
+  }
+
+  /**
+   * Like `virsh metadata --config`: the intent is part of the persistent definition, so it
+   * is saved at once and survives a host crash; a live migration carries it to the target
+   * (the domain record travels whole). Newest wins, compared on the time it was decided.
+   */
+  async setIntent(name: string, intent: IntentRecord): Promise<{ domain: Domain__Output; applied: boolean }> {
+    const domain = this.world.domain(name);
+    if ((domain.intentSetMs ?? 0) > intent.setUnixMs) return { domain: this.world.domainView(domain), applied: false };
+    domain.intent = intent.intent;
+    domain.intentSetMs = intent.setUnixMs;
+    domain.intentSetBy = intent.setBy;
+    this.world.refresh();
+    this.world.persistNow();
+    this.world.log('info', 'kvm', `${name}: intent ${intent.intent} (set by ${intent.setBy})`);
+    return { domain: this.world.domainView(domain), applied: true };
   }
 
   /** Destination side, before memory is copied: can this node take the domain? */

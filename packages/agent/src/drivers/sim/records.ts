@@ -62,6 +62,12 @@ export interface SimDomainRecord {
   changedMs: number;
   /** The guest runs a QEMU guest agent: its file systems can be frozen for a backup. */
   guestAgent?: boolean;
+  /** Desired state, persisted with the definition (libvirt keeps it in the domain's metadata). */
+  intent?: 'running' | 'stopped';
+  /** Unix ms when the intent was set; the newest wins. */
+  intentSetMs?: number;
+  /** Who set the intent. */
+  intentSetBy?: string;
 }
 
 export interface SimAnnouncementRecord {

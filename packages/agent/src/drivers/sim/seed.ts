@@ -24,7 +24,8 @@ export interface PairedVm {
 /**
  * Adds one VM to generated seeds the way the lab lays it out: the resource Primary on
  * `home`, Secondary on `partner`, diskless on `witness`; the domain running on `home` and
- * defined on `partner`; its /32 announced from `home`; one backup a few hours old.
+ * defined on `partner`, intended running on both; its /32 announced from `home`; one
+ * backup a few hours old.
  */
 export function seedPairedVm(seed: (node: string) => SimNodeRecord, spec: PairedVm): void {
   const { index, vm, ip, home, partner, witness, nowMs } = spec;
@@ -72,6 +73,10 @@ export function seedPairedVm(seed: (node: string) => SimNodeRecord, spec: Paired
     changedMs: nowMs,
     // Every other VM runs a QEMU guest agent: its backups are application-consistent.
     guestAgent: index % 2 === 0,
+    // It runs, so it is meant to: the intent is recorded in both nodes' definitions.
+    intent: 'running',
+    intentSetMs: nowMs,
+    intentSetBy: 'lab seed',
   });
   seed(home).domains.push(domain('running', 'booted'));
   seed(partner).domains.push(domain('shut off', 'defined'));

@@ -275,6 +275,9 @@ export class SimWorld implements FaultTarget {
       priority: domain.priority,
       migrating: this.migrating.has(domain.name),
       stateChangedUnixMs: domain.changedMs,
+      intent: domain.intent === 'running' ? 'DOMAIN_INTENT_RUNNING' : domain.intent === 'stopped' ? 'DOMAIN_INTENT_STOPPED' : 'DOMAIN_INTENT_UNSPECIFIED',
+      intentSetUnixMs: domain.intentSetMs ?? 0,
+      intentSetBy: domain.intentSetBy ?? '',
     };
   }
 

@@ -170,6 +170,7 @@ const migrationOutline = (vm: string, from: string, to: string): string[] => [
   `cleanup: forbid two primaries for ${vm} on ${from}`,
   `cleanup: forbid two primaries for ${vm} on ${to}`,
   `route: announce ${IP[vm]}/32 (${vm}) from ${to}, withdraw it from ${from}`,
+  `route: record intent running for ${vm} on ${to} and ${from}`,
   `verify: verify ${vm} runs only on ${to}, ${vm} Primary only there, /32 only from there`,
 ];
 

@@ -52,6 +52,7 @@ describe('drain program (pure: rebuilt from the journaled plan data)', () => {
       'db-1:forbid-two-primaries-source',
       'db-1:forbid-two-primaries-target',
       'db-1:route',
+      'db-1:intent',
       'db-1:verify',
     ]);
     // And the cordon step says the node stays cordoned after a failure

@@ -131,6 +131,7 @@ const migrationOutline = (vm: string, from: string, to: string): string[] => [
   `cleanup: forbid two primaries for ${vm} on ${from}`,
   `cleanup: forbid two primaries for ${vm} on ${to}`,
   `route: announce ${IP[vm]}/32 (${vm}) from ${to}, withdraw it from ${from}`,
+  `route: record intent running for ${vm} on ${to} and ${from}`,
   `verify: verify ${vm} runs only on ${to}, ${vm} Primary only there, /32 only from there`,
 ];
 
@@ -212,6 +213,8 @@ describe('node failover and failback', () => {
       'start: start vm-a on msk-1',
       'route: announce 10.20.0.11/32 (vm-b) from msk-1, withdraw it from spb-1',
       'route: announce 10.20.0.10/32 (vm-a) from msk-1, withdraw it from spb-1',
+      'route: record intent running for vm-b on msk-1',
+      'route: record intent running for vm-a on msk-1',
       `route: announce public block ${PUBLIC_BLOCK} by BGP from msk-1`,
       'verify: verify vm-b, vm-a: each running once, Primary and announced only where it runs',
     ]);
@@ -421,6 +424,8 @@ describe('site failover', () => {
       'start: start vm-b on spb-1',
       'route: announce 10.20.0.10/32 (vm-a) from spb-1, withdraw it from msk-1',
       'route: announce 10.20.0.11/32 (vm-b) from spb-1, withdraw it from msk-2',
+      'route: record intent running for vm-a on spb-1',
+      'route: record intent running for vm-b on spb-1',
       'verify: verify vm-a, vm-b: each running once, Primary and announced only where it runs',
     ]);
     expect(plan.evidence.filter((e) => e.source === 'witness bak-1').map((e) => [e.supportsLoss, e.fact.replace(/ since.*/, '')])).toEqual([

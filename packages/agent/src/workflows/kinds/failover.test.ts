@@ -127,6 +127,8 @@ describe('the failover program', () => {
       'start: start-vm-a',
       'route: route-vm-b',
       'route: route-vm-a',
+      'route: intent-vm-b',
+      'route: intent-vm-a',
       'verify: verify',
     ]);
     // And a node outside the lost set that announces the public block without quorum is unannounced in the fence phase

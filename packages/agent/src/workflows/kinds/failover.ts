@@ -14,7 +14,7 @@ import type {
 import { HvctlError, deadline, failedPrecondition, invalidArgument, notFound, unary, validateNodeName } from '@hvctl/common';
 import { lostQuorumEverywhere } from '../../quorum-guard.js';
 import type { ClusterAccess } from '../cluster-access.js';
-import { isRunning, moveVmRouteStep, promoteStep, requestId, startVmStep } from '../steps.js';
+import { intentStep, isRunning, moveVmRouteStep, promoteStep, requestId, startVmStep } from '../steps.js';
 import type { Planned, Program, Step, StepContext, WorkflowKind } from '../types.js';
 
 /** The brief's targets: service back within 15 minutes, at most 1 minute of writes lost. */
@@ -824,7 +824,19 @@ export function failoverSteps(data: FailoverData): Step[] {
   const starts = data.vms.map((vm) => guardSingleCopy(startVmStep(`start-${vm.vm}`, vm.vm, vm.to, 'start', { ignoreCordon: vm.cordonedSurvivor !== undefined }), vm.vm, vm.to));
   const routes = data.vms.map((vm) => moveVmRouteStep(`route-${vm.vm}`, vm.vm, vm.ip, vm.to, [vm.from], 'route'));
   const bgpMoves = data.bgp.filter((move) => !move.kept);
-  return [detectStep(data), ...data.fence.map((target) => fenceStep(target, data)), ...(data.quorumless ?? []).map(withdrawQuorumlessStep), ...promotes, ...starts, ...routes, ...bgpMoves.map(bgpStep), verifyStep(data)];
+  // Running on the survivor only: the lost node is not waited for; this newer intent wins when it returns.
+  const intents = data.vms.map((vm) => intentStep(`intent-${vm.vm}`, vm.vm, [vm.to], 'running', 'route'));
+  return [
+    detectStep(data),
+    ...data.fence.map((target) => fenceStep(target, data)),
+    ...(data.quorumless ?? []).map(withdrawQuorumlessStep),
+    ...promotes,
+    ...starts,
+    ...routes,
+    ...intents,
+    ...bgpMoves.map(bgpStep),
+    verifyStep(data),
+  ];
 }
 
 // ---- make-safe and summary --------------------------------------------------------------

@@ -4,6 +4,8 @@ import { drainKind } from './drain.js';
 import { failbackKind } from './failback.js';
 import { failoverKind } from './failover.js';
 import { migrateKind } from './migrate.js';
+import { startKind } from './start.js';
+import { stopKind } from './stop.js';
 import { undrainKind } from './undrain.js';
 
 /** Every workflow kind the engine runs, by WorkflowSpec oneof name. */
@@ -14,4 +16,6 @@ export const WORKFLOW_KINDS: Readonly<Record<string, WorkflowKind<unknown>>> = {
   failover: failoverKind as WorkflowKind<unknown>,
   failback: failbackKind as WorkflowKind<unknown>,
   backup: backupKind as WorkflowKind<unknown>,
+  start: startKind as WorkflowKind<unknown>,
+  stop: stopKind as WorkflowKind<unknown>,
 };

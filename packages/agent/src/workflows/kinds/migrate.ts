@@ -2,7 +2,7 @@ import type { Domain__Output, WorkflowSpec__Output } from '@hvctl/proto';
 import { deadline, failedPrecondition, invalidArgument, notFound, unary, validateNodeName, validateResourceName } from '@hvctl/common';
 import type { SetAllowTwoPrimariesResponse__Output, DemoteResponse__Output, AnnounceResponse__Output, WithdrawResponse__Output } from '@hvctl/proto';
 import type { ClusterAccess } from '../cluster-access.js';
-import { allowTwoPrimariesStep, demoteStep, isRunning, liveMigrateStep, moveVmRouteStep, promoteStep, requestId, retryWhilePropagating } from '../steps.js';
+import { allowTwoPrimariesStep, demoteStep, intentStep, isRunning, liveMigrateStep, moveVmRouteStep, promoteStep, requestId, retryWhilePropagating } from '../steps.js';
 import type { Planned, Program, Step, StepContext, WorkflowKind } from '../types.js';
 
 /** How long make-safe waits for a migration in flight to end before judging where the VM runs. */
@@ -109,6 +109,8 @@ export function migrationSteps(move: Move, prefix = ''): Step[] {
     allowTwoPrimariesStep(id('forbid-two-primaries-source'), from, resource, false, 'cleanup'),
     allowTwoPrimariesStep(id('forbid-two-primaries-target'), to, resource, false, 'cleanup'),
     moveVmRouteStep(id('route'), vm, move.ip, to, [from], 'route'),
+    // The definition carries the intent across the migration; recorded again so a VM that had none gets one.
+    intentStep(id('intent'), vm, [to, from], 'running', 'route'),
     {
       id: id('verify'),
       title: `verify ${vm} runs only on ${to}, ${resource} Primary only there, /32 only from there`,

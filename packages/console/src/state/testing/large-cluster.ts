@@ -35,7 +35,7 @@ export function fakeLargeCluster(options: LargeClusterOptions = {}): ClusterSnap
   const states = new Map<string, NodeState__Output>(
     cluster.nodes.map((node) => [
       node.name,
-      { node: fakeNodeInfo(node.name, node.site), resources: [], domains: [], announcements: [], neighbors: [], snapshots: [], log: [] },
+      { node: fakeNodeInfo(node.name, node.site), resources: [], domains: [], announcements: [], neighbors: [], snapshots: [], log: [], knownVms: [] },
     ]),
   );
   const state = (name: string): NodeState__Output => states.get(name) as NodeState__Output;

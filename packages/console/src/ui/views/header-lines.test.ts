@@ -39,4 +39,20 @@ describe('header lines', () => {
     const site = lineText(topologyLine(model.rows[model.indexOf('site:msk')]!, model.widths, vmColumns(model.widths, 120), 120, NOW));
     expect(site).toMatch(/SITE DOWN$/);
   });
+
+  it('says ALERT when a VM intended running runs nowhere, with every node up', () => {
+    // Given vm-msk-1-1 is intended running and shut off on both nodes of its pair (a host crash and reboot)
+    const states = fakeLabStates(3, NOW);
+    for (const state of states.values()) {
+      for (const domain of state.domains.filter((d) => d.name === 'vm-msk-1-1')) {
+        Object.assign(domain, { intent: 'DOMAIN_INTENT_RUNNING', intentSetUnixMs: 1, state: 'DOMAIN_STATE_SHUTOFF', stateChangedUnixMs: NOW - 3 * 60_000 });
+      }
+      state.announcements = state.announcements.filter((a) => a.vm !== 'vm-msk-1-1');
+    }
+    const [first, second] = headerLines(buildRowModel(fakeClusterSnapshot(states), NOW), undefined, 120).map(lineText);
+
+    // Then the header is red and says which VM is down and for how long
+    expect(first).toMatch(/ ALERT {2}nodes 5 up, 0 down/);
+    expect(second).toMatch(/! vm-msk-1-1 intended running, down 3 min/);
+  });
 });

@@ -38,8 +38,18 @@ describe.skipIf(skipVirsh)(`RealKvmDriver against virsh -c test:///default${skip
         priority: 0,
         migrating: false,
         stateChangedUnixMs: 0,
+        intent: 'DOMAIN_INTENT_UNSPECIFIED',
+        intentSetUnixMs: 0,
+        intentSetBy: '',
       },
     ]);
+  });
+
+  it('sets the intent of a running domain in its live and persistent metadata', async () => {
+    // test:///default forgets between processes: the set succeeds, a later read starts fresh
+    const { applied } = await driver.setIntent('test', { intent: 'running', setUnixMs: 1000, setBy: 'alice' });
+    expect(applied).toBe(true);
+    await expect(driver.setIntent('nosuch', { intent: 'running', setUnixMs: 1000, setBy: 'alice' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('NOT_FOUND for an unknown domain; start of a running domain changes nothing', async () => {
@@ -126,6 +136,22 @@ describe.skipIf(skipDaemon)(`RealKvmDriver against a private libvirtd${skipDaemo
     expect(await driver.autostartDomains()).toEqual([]);
   });
 
+  it('keeps the intent in the persistent definition; the newest intent wins', async () => {
+    // Given the domain runs and is told to run (live and persistent metadata)
+    await driver.start('test');
+    const first = await driver.setIntent('test', { intent: 'running', setUnixMs: 2000, setBy: 'alice via msk-1' });
+    expect(first).toMatchObject({ applied: true, domain: { intent: 'DOMAIN_INTENT_RUNNING', intentSetUnixMs: 2000, intentSetBy: 'alice via msk-1' } });
+    // When an older intent arrives, it changes nothing
+    const older = await driver.setIntent('test', { intent: 'stopped', setUnixMs: 1000, setBy: 'bob' });
+    expect(older).toMatchObject({ applied: false, domain: { intent: 'DOMAIN_INTENT_RUNNING', intentSetUnixMs: 2000 } });
+    // And once the domain is off, a newer intent is written to the persistent definition only
+    await driver.destroy('test');
+    const stopped = await driver.setIntent('test', { intent: 'stopped', setUnixMs: 3000, setBy: 'bob' });
+    expect(stopped).toMatchObject({ applied: true, domain: { intent: 'DOMAIN_INTENT_STOPPED', intentSetUnixMs: 3000, intentSetBy: 'bob' } });
+    await driver.start('test');
+    expect(await driver.get('test')).toMatchObject({ state: 'DOMAIN_STATE_RUNNING', intent: 'DOMAIN_INTENT_STOPPED', intentSetUnixMs: 3000 });
+  });
+
   it('restarts the event stream when libvirtd goes away, and resynchronises', async () => {
     const before = changes.length;
     let connected = 0;
@@ -188,7 +214,17 @@ describe('RealKvmDriver migration with a fake virsh', () => {
 
   it('reads ip, priority and DRBD resources of a real-looking domain', async () => {
     await reset();
-    expect(await driver.get('vm-web-1')).toMatchObject({ ip: '10.20.0.11', priority: 2, resources: ['vm-web-1'] });
+    expect(await driver.get('vm-web-1')).toMatchObject({ ip: '10.20.0.11', priority: 2, resources: ['vm-web-1'], intent: 'DOMAIN_INTENT_UNSPECIFIED' });
+  });
+
+  it('sets the intent through virsh metadata with the exact argv (live and config while running)', async () => {
+    await reset();
+    await driver.setIntent('vm-web-1', { intent: 'stopped', setUnixMs: 42, setBy: 'alice & "bob"' });
+    const set = (await box.calls()).find((call) => call[3] === 'metadata' && call.some((arg) => arg.startsWith('--set=')));
+    expect(set?.slice(1)).toEqual([
+      '-c', 'qemu:///system', 'metadata', '--domain=vm-web-1', '--uri=https://hvctl.dev/xmlns/intent/1', '--key=hvctl-intent',
+      '--set=<intent state="stopped" set-ms="42" set-by="alice &amp; &quot;bob&quot;"/>', '--live', '--config',
+    ]);
   });
 
   it('streams progress from stderr and domjobinfo, with the exact virsh argv', async () => {

@@ -1,24 +1,34 @@
 import type { Domain__Output, MigrationProgress__Output } from '@hvctl/proto';
 import { HvctlError, ToolError, failedPrecondition, notFound, type CommandRunner, type Logger } from '@hvctl/common';
-import type { ChangeListener, DriverChange, KvmDriver, MigrateOptions, ProbeResult, StateSource, Unsubscribe } from '../../types.js';
+import type { ChangeListener, DriverChange, IntentRecord, KvmDriver, MigrateOptions, ProbeResult, StateSource, Unsubscribe } from '../../types.js';
 import { ChangeListeners, Follower, assertSafeName, domainError, probeFailure, probeOk } from '../common.js';
 import {
   VirshFormatError,
   domainStateOf,
   drbdOfSource,
+  formatIntentMetadata,
   jobPercent,
   parseDomblklist,
   parseDominfo,
   parseDomjobinfo,
   parseDomstate,
+  parseIntentMetadata,
   parseMigrateProgress,
   parseNameList,
   parseVirshEvent,
   type JobInfo,
+  type MetadataIntent,
 } from './parse-virsh.js';
 
 /** Namespace of the libvirt metadata element carrying a VM's IP and failover priority. */
 export const HVCTL_METADATA_URI = 'https://hvctl.dev/xmlns/vm/1';
+/**
+ * Namespace of the element carrying a VM's intent (`<intent state=… set-ms=… set-by=…/>`),
+ * apart from the vm element so that setting one never rewrites the other.
+ */
+export const HVCTL_INTENT_URI = 'https://hvctl.dev/xmlns/intent/1';
+/** The namespace prefix libvirt writes for the intent element. */
+const HVCTL_INTENT_KEY = 'hvctl-intent';
 
 export interface RealKvmOptions {
   readonly runner: CommandRunner;
@@ -255,6 +265,25 @@ export class RealKvmDriver implements KvmDriver, StateSource {
     await this.act(['autostart', '--disable', `--domain=${assertSafeName(name, 'domain')}`], name);
   }
 
+  /**
+   * Writes the intent into the domain's metadata: `--config` (the persistent definition,
+   * which survives a host crash) and, while the domain runs, `--live` too, because
+   * `virsh migrate --persistent` defines the domain on the target from the live XML.
+   * Newest wins: the stored intent is read first and kept when it is newer.
+   */
+  async setIntent(name: string, intent: IntentRecord): Promise<{ domain: Domain__Output; applied: boolean }> {
+    const before = await this.get(name);
+    if (Number(before.intentSetUnixMs) > intent.setUnixMs) return { domain: before, applied: false };
+    const active = before.state !== 'DOMAIN_STATE_SHUTOFF' && before.state !== 'DOMAIN_STATE_CRASHED';
+    await this.act(
+      ['metadata', `--domain=${name}`, `--uri=${HVCTL_INTENT_URI}`, `--key=${HVCTL_INTENT_KEY}`, `--set=${formatIntentMetadata(intent)}`, ...(active ? ['--live'] : []), '--config'],
+      name,
+    );
+    const domain = await this.get(name);
+    this.emitDomain(domain);
+    return { domain, applied: true };
+  }
+
   watch(listener: ChangeListener): Unsubscribe {
     return this.listeners.add(listener);
   }
@@ -319,6 +348,7 @@ export class RealKvmDriver implements KvmDriver, StateSource {
         // "metadata not found": a VM hvctl was never told about; no IP to announce.
       }
     }
+    const intent = await this.readIntent(domainArg);
     const resources = new Set<string>();
     for (const disk of disks) {
       if (disk.device !== undefined && disk.device !== 'disk') continue;
@@ -343,7 +373,21 @@ export class RealKvmDriver implements KvmDriver, StateSource {
       priority: metadata.priority,
       migrating: this.migrating.has(name),
       stateChangedUnixMs: changedMs,
+      intent: intent?.intent === 'running' ? 'DOMAIN_INTENT_RUNNING' : intent?.intent === 'stopped' ? 'DOMAIN_INTENT_STOPPED' : 'DOMAIN_INTENT_UNSPECIFIED',
+      intentSetUnixMs: intent?.setUnixMs ?? 0,
+      intentSetBy: intent?.setBy ?? '',
     };
+  }
+
+  /** The intent in the persistent definition (`--config`); undefined when none was ever set. */
+  private async readIntent(domainArg: string): Promise<MetadataIntent | undefined> {
+    try {
+      return parseIntentMetadata(await this.virsh(['metadata', domainArg, `--uri=${HVCTL_INTENT_URI}`, '--config']));
+    } catch (error) {
+      // "metadata not found": no intent was set on this domain yet.
+      if (error instanceof ToolError && /metadata not found/.test(error.stderr)) return undefined;
+      throw error;
+    }
   }
 
   private emit(change: DriverChange): void {

@@ -5,11 +5,13 @@ import {
   VirshFormatError,
   domainStateOf,
   drbdOfSource,
+  formatIntentMetadata,
   jobPercent,
   parseDomblklist,
   parseDominfo,
   parseDomjobinfo,
   parseDomstate,
+  parseIntentMetadata,
   parseMigrateProgress,
   parseNameList,
   parseVirshEvent,
@@ -146,5 +148,19 @@ describe('virsh event --loop against a session libvirtd (captured)', () => {
       'test Started Booted',
     ]);
     expect(events.every((event) => event.kind === 'lifecycle' && typeof event.timeMs === 'number')).toBe(true);
+  });
+
+  it('metadata of the intent namespace: the stored element, escaped attributes undone', () => {
+    const intent = parseIntentMetadata(fixture('metadata-intent.captured.txt'));
+    expect(intent).toEqual({ intent: 'running', setUnixMs: 1765151400000, setBy: 'alice via msk-1 (workflow wf-1a2b) & "x"' });
+    // What the driver sets is what virsh gives back
+    expect(`${formatIntentMetadata(intent!)}\n\n`).toBe(fixture('metadata-intent.captured.txt'));
+    expect(parseIntentMetadata(formatIntentMetadata({ intent: 'stopped', setUnixMs: 5, setBy: `<o'k>` }))).toEqual({ intent: 'stopped', setUnixMs: 5, setBy: `<o'k>` });
+  });
+
+  it('metadata without a valid intent is no intent', () => {
+    expect(parseIntentMetadata('<vm ip="10.20.0.11" priority="2"/>\n\n')).toBeUndefined();
+    expect(parseIntentMetadata('<intent state="maybe" set-ms="1"/>')).toBeUndefined();
+    expect(parseIntentMetadata('<intent state="running" set-ms="-4" set-by=""/>')).toEqual({ intent: 'running', setUnixMs: 0, setBy: '' });
   });
 });

@@ -227,3 +227,34 @@ export function parseVirshEvent(line: string): VirshEvent | undefined {
   }
   return { kind: 'other', ...time, domain, event, text: rest };
 }
+
+/** A VM's intent as hvctl stores it in the domain's metadata: `<intent state="running" set-ms="…" set-by="…"/>`. */
+export interface MetadataIntent {
+  readonly intent: 'running' | 'stopped';
+  readonly setUnixMs: number;
+  readonly setBy: string;
+}
+
+const XML_ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+const XML_UNESCAPES: Readonly<Record<string, string>> = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&apos;': "'" };
+
+/** The element `virsh metadata --set` stores for an intent (attribute values XML-escaped). */
+export function formatIntentMetadata(intent: MetadataIntent): string {
+  const escape = (value: string): string => value.replace(/[&<>"']/g, (char) => XML_ESCAPES[char] ?? char);
+  return `<intent state="${intent.intent}" set-ms="${Math.trunc(intent.setUnixMs)}" set-by="${escape(intent.setBy)}"/>`;
+}
+
+/**
+ * `virsh metadata DOMAIN --uri URI --config` for the intent namespace: the element as
+ * libvirt stored it, then empty lines. undefined when it carries no valid state.
+ */
+export function parseIntentMetadata(text: string): MetadataIntent | undefined {
+  const element = /<intent\b([^>]*)\/?>/.exec(text)?.[1];
+  if (element === undefined) return undefined;
+  const attribute = (name: string): string | undefined => new RegExp(`\\b${name}="([^"]*)"`).exec(element)?.[1];
+  const state = attribute('state');
+  if (state !== 'running' && state !== 'stopped') return undefined;
+  const setUnixMs = Number(attribute('set-ms') ?? '0');
+  const setBy = (attribute('set-by') ?? '').replace(/&(amp|lt|gt|quot|apos);/g, (entity) => XML_UNESCAPES[entity] ?? entity);
+  return { intent: state, setUnixMs: Number.isSafeInteger(setUnixMs) && setUnixMs >= 0 ? setUnixMs : 0, setBy };
+}
