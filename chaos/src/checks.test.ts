@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { checkInvariants, type Topology } from '@hvctl/common';
+import { checkInvariants, type Topology, type VmIntent } from '@hvctl/common';
 import { describe, expect, it } from 'vitest';
 import { hvctlCheck, noHang, persistent, runChecks, vmIntent, vmListed, workflowsSettled, type CheckJson, type Snapshot, type StatusJson } from './checks.js';
 
@@ -43,12 +43,12 @@ describe('runChecks on recorded status JSON', () => {
 });
 
 describe('vmIntent', () => {
-  const stoppedWeb = (intent: string | undefined): Topology & StatusJson => ({
+  const stoppedWeb = (intent: VmIntent | undefined): Topology & StatusJson => ({
     ...healthy,
     vms: healthy.vms.map((vm) => ({ ...(vm.name === 'web-1' ? { ...vm, state: 'shut off' as const, runningOn: [] } : vm), ...(intent !== undefined ? { intent: vm.name === 'web-1' ? intent : 'running' } : {}) })),
   });
 
-  it('without intent in the topology, counts a VM that runs nowhere as info only', () => {
+  it('a VM without any intent recorded that runs nowhere is info only', () => {
     expect(vmIntent(snapshot(stoppedWeb(undefined), { phase: 'recovered' }))).toEqual([expect.objectContaining({ rule: 'vm-down-no-intent', subject: 'web-1', severity: 'info' })]);
   });
 

@@ -88,19 +88,18 @@ export const vmOnce: Check = (snapshot) =>
   (snapshot.status?.vms ?? []).filter((vm) => vm.runningOn.length > 1).map((vm) => violation('vm-twice', vm.name, `${vm.name} runs on ${vm.runningOn.join(' and ')}`));
 
 /**
- * After recovery every VM intended running runs exactly once. Only when the topology
- * carries intent (`intent` on its VMs); without it, a VM that runs nowhere is counted as
- * info, since nothing says it should run.
+ * After recovery every VM intended running runs exactly once. A VM that runs nowhere and
+ * never had an intent recorded is counted as info, since nothing says it should run.
  */
 export const vmIntent: Check = (snapshot) => {
   if (snapshot.phase !== 'recovered' || !snapshot.status) return [];
-  const vms = snapshot.status.vms;
-  if (!vms.some((vm) => vm.intent !== undefined)) {
-    return vms.filter((vm) => vm.runningOn.length === 0).map((vm) => info('vm-down-no-intent', vm.name, `${vm.name} runs nowhere (${vm.state} on ${vm.node}); the topology has no intent to say whether it should`));
-  }
-  return vms
-    .filter((vm) => vm.intent === 'running' && vm.runningOn.length !== 1)
-    .map((vm) => violation('vm-intent', vm.name, vm.runningOn.length === 0 ? `${vm.name} is intended running and runs nowhere (${vm.state} on ${vm.node})` : `${vm.name} is intended running and runs on ${vm.runningOn.join(' and ')}`));
+  return snapshot.status.vms.flatMap((vm) => {
+    if (vm.intent === 'running' && vm.runningOn.length !== 1) {
+      return [violation('vm-intent', vm.name, vm.runningOn.length === 0 ? `${vm.name} is intended running and runs nowhere (${vm.state} on ${vm.node})` : `${vm.name} is intended running and runs on ${vm.runningOn.join(' and ')}`)];
+    }
+    if (!vm.intent && vm.runningOn.length === 0) return [info('vm-down-no-intent', vm.name, `${vm.name} runs nowhere (${vm.state} on ${vm.node}) and no intent was ever recorded for it`)];
+    return [];
+  });
 };
 
 /** After recovery every workflow ended or is resumable (orphaned), none still running under a live coordinator. */

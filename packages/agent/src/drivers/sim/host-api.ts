@@ -9,7 +9,7 @@ import type { BackupDriver, DrbdDriver, DriverChange, HostDriver, KvmDriver, Rou
  */
 export const HOST_API = {
   drbd: ['probe', 'list', 'promote', 'demote', 'connect', 'disconnect', 'setAllowTwoPrimaries'],
-  kvm: ['probe', 'list', 'start', 'shutdown', 'destroy', 'migrate'],
+  kvm: ['probe', 'list', 'start', 'shutdown', 'destroy', 'migrate', 'setIntent'],
   routing: ['probe', 'listRoutes', 'listAnnouncements', 'announce', 'withdraw', 'listNeighbors'],
   backup: ['probe', 'listSnapshots', 'localSnapshots', 'createBackup', 'restore', 'snapshotVolume', 'releaseVolumeSnapshots', 'listVolumeSnapshots', 'applyRetention', 'verify'],
   host: ['probe', 'facts'],
