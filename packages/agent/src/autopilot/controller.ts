@@ -314,8 +314,7 @@ export class Autopilot {
     const snapshot = this.deps.snapshot();
     const reachable = new Set(snapshot.nodes.filter((node) => node.reachable).map((node) => node.name));
     const candidates = (action.kind === 'failover' ? action.partners : action.on).filter((node) => reachable.has(node));
-    // A start is emitted only when the registry has a `start` kind (issue #15: its spec `{ vm }` comes with it), so its spec is built untyped here.
-    const spec: WorkflowSpec = action.kind === 'failover' ? { failover: { node: action.node, site: '', force: false } } : ({ start: { vm: action.vm } } as unknown as WorkflowSpec);
+    const spec: WorkflowSpec = action.kind === 'failover' ? { failover: { node: action.node, site: '', force: false } } : { start: { vm: action.vm } };
     const owner = `autopilot@${this.deps.self}`;
     for (const coordinator of candidates) {
       try {

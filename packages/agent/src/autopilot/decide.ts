@@ -57,7 +57,7 @@ export interface ReplicaEvidence {
 /** What the witness knows about one VM. */
 export interface VmEvidence {
   readonly name: string;
-  /** The VM's desired state; `unknown` until intent is recorded (issue #15 item 1): never acted on. */
+  /** The VM's desired state; `unknown` when no intent was ever recorded: never acted on. */
   readonly intent: 'running' | 'stopped' | 'unknown';
   readonly runningOn: readonly string[];
   readonly replicas: readonly ReplicaEvidence[];

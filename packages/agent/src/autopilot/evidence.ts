@@ -55,8 +55,8 @@ export function gatherEvidence(snapshot: ClusterSnapshot, topology: Topology, wi
     const resource = topology.resources.find((candidate) => candidate.name === vm.resource);
     return {
       name: vm.name,
-      // Intent is not recorded yet (issue #15 item 1, on another branch): `unknown` is never acted on.
-      intent: 'unknown',
+      // A VM whose intent was never recorded is `unknown`: never acted on.
+      intent: vm.intent || 'unknown',
       runningOn: vm.runningOn,
       replicas: (resource?.replicas ?? [])
         .filter((replica) => !replica.witness)
