@@ -148,3 +148,42 @@ describe('autopilot in observe mode', () => {
     expect((await h.status()).mode).toBe('act');
   }, 60_000);
 });
+
+describe('autopilot and a host that crashed and rebooted', () => {
+  let lab: Lab;
+  beforeAll(async () => {
+    // No automatic failover at all (the site's hourly limit is 0), so the only repair left is a start.
+    lab = await startLab({ ...POLICY, maxFailoversPerSitePerHour: 0 });
+  }, 60_000);
+  afterAll(async () => {
+    await lab?.close();
+  });
+
+  it('starts the VMs intended running that came back shut off, with its own start workflows', async () => {
+    const h = reads(lab);
+    await h.watching();
+    // Given spb-1 crashes and reboots: its VMs come back shut off, both replicas Secondary
+    await lab.kill('spb-1');
+    await lab.start('spb-1');
+    // Then, with no operator call, vm-a and vm-b run again, each exactly once
+    await waitFor(
+      'vm-a and vm-b to run again',
+      async () => {
+        const all = [...(await h.runningOn('msk-1')), ...(await h.runningOn('spb-1'))].sort();
+        return all.join(',') === 'vm-a,vm-b,vm-c';
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    // And each came back through a start workflow owned by the autopilot, not a failover
+    const starts = await waitFor('both start workflows to end', async () => {
+      // The coordinator and the other node of the pair both hold a copy of each workflow.
+      const all = [...new Map([...(await h.workflows('msk-1')), ...(await h.workflows('spb-1'))].filter((workflow) => workflow.spec?.start).map((workflow) => [workflow.id, workflow])).values()];
+      return all.length === 2 && all.every((workflow) => workflow.state !== 'running') ? all : undefined;
+    }, { timeoutMs: 30_000 });
+    expect(starts.map((workflow) => [workflow.spec?.start?.vm, workflow.owner, workflow.state]).sort()).toEqual([
+      ['vm-a', 'autopilot@bak-1', 'succeeded'],
+      ['vm-b', 'autopilot@bak-1', 'succeeded'],
+    ]);
+    expect([...(await h.workflows('msk-1')), ...(await h.workflows('spb-1'))].filter((workflow) => workflow.spec?.failover)).toEqual([]);
+  }, 120_000);
+});

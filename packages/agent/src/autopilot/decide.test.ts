@@ -265,6 +265,14 @@ describe('restart decisions (a VM intended running that runs nowhere)', () => {
     expect(limit?.summary).toMatch(/limit reached: started automatically 25 s ago, at most once per 10 min/);
   });
 
+  it('starts one VM per pair of nodes at a time: a second waits while the first start holds the nodes', () => {
+    // Two VMs of the same pair down since 0; the first start's lease on the nodes shows from 6 s on
+    const run = replay((s) => ({ vms: [vm(), vm({ name: 'db-1', leases: s >= 6 && s < 12 ? ['node/msk-1 held by wf-1 of autopilot@bak-1'] : [] })] }), 20);
+    expect(starts(run)).toEqual(['5s web-1', '12s db-1']);
+    expect(about(run, 'db-1', 5)).toMatchObject({ outcome: 'wait', code: 'queued', summary: expect.stringMatching(/queued behind another start on msk-1, spb-1/) });
+    expect(about(run, 'db-1', 8)?.code).toBe('leased');
+  });
+
   it('does not start it without a start workflow, and says why', () => {
     const run = replay(() => ({ vms: [vm()] }), 20, { capabilities: { start: false } });
     expect(run.actions).toEqual([]);

@@ -372,13 +372,22 @@ export function decide(memory: Memory, evidence: Evidence, policy: AutopilotPoli
     }
   }
   const vmsDownSinceMs: Record<string, number> = {};
+  // A start leases both nodes of the VM's pair: a second start on one of them this round would be refused, so it waits for the next.
+  const startingOn = new Set<string>();
   for (const vm of evidence.vms) {
     const step = decideVm(vm, memory.vmsDownSinceMs[vm.name] ?? 0, evidence, policy, controls, taken, capabilities, lostNodes);
     if (step.downSinceMs) vmsDownSinceMs[vm.name] = step.downSinceMs;
+    const pair = vm.replicas.map((replica) => replica.node);
+    const busy = step.action ? pair.filter((node) => startingOn.has(node)) : [];
+    if (step.decision && busy.length) {
+      decisions.push({ ...step.decision, outcome: 'wait', code: 'queued', summary: `${vm.name} should run and runs nowhere; queued behind another start on ${list(busy)}` });
+      continue;
+    }
     if (step.decision) decisions.push(step.decision);
     if (step.action) {
       emitted.push(step.action);
       taken.push({ kind: 'start', subject: vm.name, site: '', atMs: now });
+      pair.forEach((node) => startingOn.add(node));
     }
   }
   return { memory: { nodes, vmsDownSinceMs, actions: taken }, decisions, actions: emitted };

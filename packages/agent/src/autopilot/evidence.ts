@@ -68,7 +68,8 @@ export function gatherEvidence(snapshot: ClusterSnapshot, topology: Topology, wi
           cordoned: flags.get(replica.node)?.cordoned ?? false,
           maintenance: flags.get(replica.node)?.maintenance ?? false,
         })),
-      leases: leaseLines(new Set([`vm/${vm.name}`, `resource/${vm.resource}`])),
+      // A workflow holding either node of the pair (a drain, another start) would refuse a start: wait for it.
+      leases: leaseLines(new Set([`vm/${vm.name}`, `resource/${vm.resource}`, ...(resource?.replicas ?? []).filter((replica) => !replica.witness).map((replica) => `node/${replica.node}`)])),
     };
   });
   return { atMs: nowMs, witness, witnessState: self?.reachable === true && self.state !== undefined, nodes, vms };
