@@ -272,7 +272,9 @@ class Campaign {
       const allUp = status !== undefined && status.nodes.every((node) => node.reachable);
       const idle = workflows !== undefined && !workflows.some((workflow) => workflow.state === 'running');
       const synced = status !== undefined && !(status.resources ?? []).some((resource) => resource.replicas.some((replica) => replica.replication === 'SyncSource' || replica.replication === 'SyncTarget'));
-      if (allUp && idle && synced) break;
+      // The autopilot brings back what should run (a failover or a start): recovery waits for it within the bound.
+      const restored = status !== undefined && !status.vms.some((vm) => vm.intent === 'running' && vm.runningOn.length === 0);
+      if (allUp && idle && synced && restored) break;
       await sleep(POLL_MS);
     }
     return records;

@@ -88,6 +88,13 @@ describe('workflowsSettled and noHang', () => {
     const check: CheckJson = { ok: false, violations: [{ rule: 'bgp-without-quorum', subject: '203.0.113.0/24', message: 'msk-1 announces 203.0.113.0/24 but has lost quorum on every resource' }] };
     expect(hvctlCheck(snapshot(healthy, { check }))).toEqual([{ ...check.violations[0], severity: 'violation' }]);
   });
+
+  it('counts an outage as info while faults are in play and as a violation once it outlasts the recovery', () => {
+    const outage = { rule: 'intended-running-down', subject: 'web-1', message: 'web-1 is intended running but runs nowhere', severity: 'outage' };
+    const check: CheckJson = { ok: false, violations: [outage] };
+    expect(hvctlCheck(snapshot(healthy, { check }))).toEqual([{ rule: outage.rule, subject: outage.subject, message: outage.message, severity: 'info' }]);
+    expect(hvctlCheck(snapshot(healthy, { check, phase: 'recovered' }))).toEqual([{ rule: outage.rule, subject: outage.subject, message: outage.message, severity: 'violation' }]);
+  });
 });
 
 describe('persistent', () => {
