@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { AUTOPILOT_MODES, validateNodeName, validateResourceName, type AutopilotMode } from '@hvctl/common';
-import { labCorruptBackup, labCut, labDown, labFailDisk, labFailMigrations, labHeal, labKill, labRestart, labSlow, labStatus, labUp } from '../lab/lab.js';
+import { labCorruptBackup, labCut, labCutLink, labDown, labFailDisk, labFailMigrations, labHeal, labHealLink, labKill, labRestart, labSlow, labStatus, labUp } from '../lab/lab.js';
 import { labClusterPath, labDir } from '../lab/state.js';
 import { table } from './format.js';
 
@@ -95,7 +95,7 @@ export function labCommand(openConsole: (clusterFile: string) => Promise<void>):
       const { state, running } = await labStatus(labDir(options.dir));
       if (options.json) {
         const routing = state.netns ? { mode: 'netns', ...state.netns } : { mode: 'sim' };
-        console.log(JSON.stringify({ dir: state.dir, cutSites: state.cutSites, routing, nodes: state.nodes.map((n) => ({ ...n, running: running[n.name]?.agent === true, hostRunning: running[n.name]?.host === true })) }, null, 2));
+        console.log(JSON.stringify({ dir: state.dir, cutSites: state.cutSites, cutLinks: state.cutLinks ?? [], routing, nodes: state.nodes.map((n) => ({ ...n, running: running[n.name]?.agent === true, hostRunning: running[n.name]?.host === true })) }, null, 2));
         return;
       }
       const routingOf = (node: string): string => (state.netns?.routers.includes(node) ? `real (${state.netns.prefix}${node})` : 'sim');
@@ -103,6 +103,7 @@ export function labCommand(openConsole: (clusterFile: string) => Promise<void>):
       console.log(table(['NODE', 'SITE', 'HOST', 'AGENT', 'ADDRESS', 'ROUTING', 'METRICS'], state.nodes.map((n) => [n.name, n.site, processOf(n.hostPid, running[n.name]?.host), processOf(n.pid, running[n.name]?.agent), n.address, routingOf(n.name), n.metrics ? `http://${n.metrics}/metrics` : '-'])));
       if (state.netns) console.log(`routing: real BIRD in network namespaces ${state.netns.prefix}*; upstream routes: ip -n ${state.netns.upstream} route`);
       if (state.cutSites.length) console.log(`cut off: ${state.cutSites.join(', ')}`);
+      if (state.cutLinks?.length) console.log(`links cut: ${state.cutLinks.join(', ')}`);
     });
 
   const fault = lab.command('fault').description('Inject a fault into the running lab.');
@@ -138,6 +139,22 @@ export function labCommand(openConsole: (clusterFile: string) => Promise<void>):
     .action(async (site: string, options: { dir?: string }) => {
       await labHeal(labDir(options.dir), name(site));
       console.log(`healed site ${site}`);
+    });
+  fault
+    .command('cut-link <site> <other>')
+    .description('cut only the link between two sites: they lose each other, both still reach the third (e.g. msk spb: both still see bak)')
+    .option(...dirOption)
+    .action(async (site: string, other: string, options: { dir?: string }) => {
+      await labCutLink(labDir(options.dir), name(site), name(other));
+      console.log(`cut the link ${site}-${other}`);
+    });
+  fault
+    .command('heal-link <site> <other>')
+    .description('reconnect a link cut with cut-link')
+    .option(...dirOption)
+    .action(async (site: string, other: string, options: { dir?: string }) => {
+      await labHealLink(labDir(options.dir), name(site), name(other));
+      console.log(`healed the link ${site}-${other}`);
     });
   fault
     .command('disk <node> <resource>')

@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import { HvctlError, deadline, failedPrecondition, formatClusterFile, invalidArgument, notFound, unary, type AgentClient, type AutopilotMode } from '@hvctl/common';
 import type { ListResourcesResponse__Output } from '@hvctl/proto';
 import { SIM_HOST_PING, callSimHost } from '@hvctl/agent';
-import { LAB_ALERTS_FILE, LAB_NODES, partitionFor, planLab } from './plan.js';
+import { LAB_ALERTS_FILE, LAB_NODES, linkName, partitionFor, planLab } from './plan.js';
 import { freePorts } from './ports.js';
 import { labClient, secureLabPlan } from './tls.js';
 import { SIM_HOST_COMMAND, isAgentProcess, isHostProcess, labClusterPath, readLabState, writeLabState, type LabNodeState, type LabState } from './state.js';
@@ -353,7 +353,7 @@ async function applyPartitions(state: LabState, nodes: readonly LabNodeState[]):
         skipped.push(node.name);
         return;
       }
-      await hostFault(node, 'setPartition', [partitionFor(node.site, state.cutSites, SITES)]);
+      await hostFault(node, 'setPartition', [partitionFor(node.site, state.cutSites, SITES, state.cutLinks)]);
     }),
   );
   return skipped;
@@ -377,6 +377,39 @@ export async function labHeal(dir: string, site: string): Promise<void> {
   await writeLabState(state);
   await applyPartitions(state, state.nodes);
   if (state.netns) await netnsApplyCuts(dir, state.cutSites);
+}
+
+/** The two ends of a link, validated: two different sites of the lab. */
+function linkOf(a: string, b: string): string {
+  for (const site of [a, b]) if (!SITES.includes(site)) throw notFound(`no lab site "${site}"; sites are ${SITES.join(', ')}`);
+  if (a === b) throw invalidArgument(`a link joins two different sites; got ${a} twice`);
+  return linkName(a, b);
+}
+
+/**
+ * Cuts only the link between two sites: their nodes lose each other (from both sides),
+ * while each still reaches the third site (e.g. both main sites still see the witness).
+ */
+export async function labCutLink(dir: string, a: string, b: string): Promise<void> {
+  const state = await requireLab(dir);
+  const link = linkOf(a, b);
+  if (state.netns) {
+    throw failedPrecondition('a --netns lab cuts whole sites only (`lab fault cut SITE`); a cut between two sites is not built for it yet', {
+      nextSteps: ['use `lab fault cut SITE`, or a lab without --netns'],
+    });
+  }
+  state.cutLinks = [...new Set([...(state.cutLinks ?? []), link])];
+  await writeLabState(state);
+  await applyPartitions(state, state.nodes);
+}
+
+/** Reconnects a link cut by labCutLink. */
+export async function labHealLink(dir: string, a: string, b: string): Promise<void> {
+  const state = await requireLab(dir);
+  const link = linkOf(a, b);
+  state.cutLinks = (state.cutLinks ?? []).filter((cut) => cut !== link);
+  await writeLabState(state);
+  await applyPartitions(state, state.nodes);
 }
 
 /** Fails the backing disk of a resource on a node. */

@@ -155,8 +155,16 @@ export function planLab(options: {
   return { cluster, nodes, vms };
 }
 
-/** Which sites each node must not reach, given the cut sites. */
-export function partitionFor(site: string, cutSites: readonly string[], allSites: readonly string[]): string[] {
+/** The name of the link between two sites ("msk-spb": sorted, so either order names it). */
+export const linkName = (a: string, b: string): string => [a, b].sort().join('-');
+
+/**
+ * Which sites a node of `site` must not reach, given the cut sites and the cut links between
+ * two sites (a cut link is lost from both ends; each site still reaches the others).
+ */
+export function partitionFor(site: string, cutSites: readonly string[], allSites: readonly string[], cutLinks: readonly string[] = []): string[] {
   if (cutSites.includes(site)) return allSites.filter((other) => other !== site);
-  return cutSites.filter((other) => other !== site);
+  const unreachable = new Set(cutSites.filter((other) => other !== site));
+  for (const other of allSites) if (other !== site && cutLinks.includes(linkName(site, other))) unreachable.add(other);
+  return allSites.filter((other) => unreachable.has(other));
 }

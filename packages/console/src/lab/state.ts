@@ -27,6 +27,8 @@ export interface LabState {
   readonly nodes: LabNodeState[];
   /** Sites currently cut off by `lab fault cut`. */
   cutSites: string[];
+  /** Links between two sites cut by `lab fault cut-link` ("msk-spb", names sorted); absent in older state files. */
+  cutLinks?: string[];
   /** Set by `lab up --netns`: routing is real (BIRD in network namespaces). */
   readonly netns?: LabNetnsState;
 }
