@@ -77,7 +77,8 @@ describe('live migration through the CLI against the lab', () => {
       '7. [cleanup] forbid two primaries for web-1 on msk-1',
       '8. [cleanup] forbid two primaries for web-1 on spb-1',
       '9. [route] announce 10.20.0.11/32 (web-1) from spb-1, withdraw it from msk-1',
-      '10. [verify] verify web-1 runs only on spb-1, web-1 Primary only there, /32 only from there',
+      '10. [route] record intent running for web-1 on spb-1 and msk-1',
+      '11. [verify] verify web-1 runs only on spb-1, web-1 Primary only there, /32 only from there',
     ]);
     expect(result.stdout).toContain('virsh migrate --live --persistent web-1 qemu+ssh://spb-1/system');
     expect(nodeOf(await topology(dir), 'web-1')).toBe('msk-1');
