@@ -9,7 +9,7 @@ import { fakeToolbox, type FakeToolbox } from './testing/fake-tools.js';
 const drbdFixture = (name: string): string => readFileSync(new URL(`./drbd/__fixtures__/${name}`, import.meta.url), 'utf8');
 const kvmFixture = (name: string): string => readFileSync(new URL(`./kvm/__fixtures__/${name}`, import.meta.url), 'utf8');
 
-/** A fake virsh with one shut-off domain whose disk is DRBD resource vm-web-1; `start` marks it running. */
+/** A fake virsh with one shut-off domain whose disk is DRBD resource vm-web-1 (no intent in its metadata, as libvirt answers then); `start` marks it running. */
 const VIRSH = `[ "$1" = --version ] && { echo 9.0.0; exit 0; }
 shift 2
 case "$1" in
@@ -19,6 +19,7 @@ case "$1" in
   domstate) if [ -f "$STATE/started" ]; then printf 'running (booted)\\n\\n'; else printf 'shut off (destroyed)\\n\\n'; fi ;;
   domblklist) printf ' Type   Device   Target   Source\\n------------------------------------------------\\n block  disk     vda      /dev/drbd/by-res/vm-web-1/0\\n\\n' ;;
   start) : > "$STATE/started"; printf 'Domain vm-web-1 started\\n\\n' ;;
+  metadata) echo 'error: metadata not found: Requested metadata element is not present' >&2; exit 1 ;;
   *) exit 1 ;;
 esac`;
 
