@@ -13,7 +13,7 @@ const UNIT = 'lines/s';
 /**
  * `drbdsetup events2 --now --timestamps --statistics` output for `resources` resources with
  * two peers each, then a stream of changes (roles, disk states, resync progress), in the
- * format of drbd-utils 9 (see shared/reference/TOOLS.md).
+ * format of drbd-utils 9 (see docs/reference/tools.md).
  */
 export function events2Lines(resources: number, changes: number): string[] {
   const lines: string[] = [];

@@ -80,7 +80,7 @@ export function formatCommandLine(command: string, args: readonly string[]): str
 }
 
 /**
- * Lines every call of a tool prints that say nothing about the call (TOOLS.md §0):
+ * Lines every call of a tool prints that say nothing about the call (docs/reference/tools.md §0):
  * drbdadm's `sh: 1: modinfo: not found` on hosts without kmod tools, for example.
  */
 const STDERR_NOISE = [/^sh: \d+: modinfo: not found$/, /^\s*$/];

@@ -86,7 +86,7 @@ const SCHEME = /^(sftp|rest|s3|b2|azure|gs|swift|rclone):/;
 
 /**
  * restic 0.17 and newer exit 10 when the repository does not exist, 11 when it is locked,
- * 12 for a wrong password; 0.14 exits 1 for nearly everything (TOOLS.md §4.8), and then
+ * 12 for a wrong password; 0.14 exits 1 for nearly everything (docs/reference/tools.md §4.8), and then
  * the text decides. 0.14 says "unable to open config file … Is there a repository at the
  * following location?" also when the server cannot be reached (`dial tcp …: connection
  * refused`, `no such host`), so the network's words are read before that question.
@@ -324,7 +324,7 @@ export class RealBackupDriver implements BackupDriver, StateSource {
       if (result.exitCode === 3) this.options.logger?.warn({ vm: name, errors }, 'backup stored, but some source data could not be read');
     } catch (error) {
       if (options.signal?.aborted || (error instanceof ToolError && (error.failure === 'timeout' || error.failure === 'aborted'))) {
-        // A killed restic leaves its lock behind (TOOLS.md §4.5).
+        // A killed restic leaves its lock behind (docs/reference/tools.md §4.5).
         await this.restic(['unlock'], 15_000).catch(() => undefined);
       }
       if (error instanceof HvctlError && !(error instanceof ToolError)) throw error;
@@ -461,7 +461,7 @@ export class RealBackupDriver implements BackupDriver, StateSource {
     if (policy.keepWithin && /^(\d+[ymdh])+$/.test(policy.keepWithin)) flags.push('--keep-within', policy.keepWithin);
     if (flags.length === 0) throw failedPrecondition('no retention policy configured (backup.retention); refusing to forget everything');
     const groups = parseForget(await this.restic(['forget', '--json', '--tag', TAG, ...flags, ...(options.dryRun ? ['--dry-run'] : [])], this.longTimeoutMs));
-    // Prune has no JSON output: never mixed into forget's (TOOLS.md §4.5).
+    // Prune has no JSON output: never mixed into forget's (docs/reference/tools.md §4.5).
     if (options.prune && !options.dryRun) await this.restic(['prune'], this.longTimeoutMs);
     return groups;
   }

@@ -1,4 +1,4 @@
-/** Parsers for restic's `--json` output (0.14 verified; newer fields optional; TOOLS.md §4). */
+/** Parsers for restic's `--json` output (0.14 verified; newer fields optional; docs/reference/tools.md §4). */
 
 export class ResticFormatError extends Error {
   override readonly name = 'ResticFormatError';

@@ -9,7 +9,7 @@ import { RealDrbdDriver } from './driver.js';
 
 // The real drbdadm parses a config written here and runs a fake drbdsetup
 // (`--drbdsetup`), which replays captured/reconstructed drbdsetup output: DRBD's
-// kernel module cannot load on test machines (TOOLS.md §1).
+// kernel module cannot load on test machines (docs/reference/tools.md §1).
 
 const DRBDADM = '/usr/sbin/drbdadm';
 const skip = requireTool(DRBDADM, 'drbd-utils');

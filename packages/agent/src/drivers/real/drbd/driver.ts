@@ -23,7 +23,7 @@ export interface RealDrbdOptions {
   readonly now?: () => number;
 }
 
-/** drbdadm/drbdsetup exit codes (TOOLS.md §1.9) → what they mean for the caller. */
+/** drbdadm/drbdsetup exit codes (docs/reference/tools.md §1.9) → what they mean for the caller. */
 function classifyDrbdExit(code: number | null, stderr: string): HvctlError['code'] {
   if (/not defined in your config|No such resource/.test(stderr)) return 'NOT_FOUND';
   if (code === 20 || code === 121) return 'UNAVAILABLE';

@@ -20,7 +20,7 @@ function parseTimestamp(date: string, fraction: string | undefined, zone: string
 }
 
 /**
- * Parses one events2 line (TOOLS.md §1.4): `[TIMESTAMP ]ACTION OBJECT key:value …`.
+ * Parses one events2 line (docs/reference/tools.md §1.4): `[TIMESTAMP ]ACTION OBJECT key:value …`.
  * Each token splits at its first `:` (values like `local:ipv4:1.2.3.4:7789` keep theirs);
  * `--diff` values (`old->new`) keep the new value. Returns undefined for blank lines and
  * for lines that are not events (e.g. an error message).

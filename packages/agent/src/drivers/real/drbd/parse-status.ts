@@ -64,7 +64,7 @@ function suspendedOf(raw: Json): string {
 }
 
 /**
- * Parses `drbdsetup status [RES|all] --json [--statistics]` (drbd-utils 9.x, TOOLS.md
+ * Parses `drbdsetup status [RES|all] --json [--statistics]` (drbd-utils 9.x, docs/reference/tools.md
  * §1.3): a JSON array with one object per resource. Unknown keys are ignored and the
  * keys newer utils add (`paths`, `tls`, `open`) are optional. Throws
  * DrbdStatusFormatError when the text is not JSON or not an array of resources.

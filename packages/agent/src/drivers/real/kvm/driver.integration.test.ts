@@ -66,7 +66,7 @@ describe.skipIf(skipVirsh)(`RealKvmDriver against virsh -c test:///default${skip
 /**
  * A private libvirtd (session mode, as `nobody` when root) with the test driver: its
  * state lives while a client stays connected, and the driver's own `virsh event --loop`
- * is that client (TOOLS.md §2.8).
+ * is that client (docs/reference/tools.md §2.8).
  */
 describe.skipIf(skipDaemon)(`RealKvmDriver against a private libvirtd${skipDaemon ? ` (skipped: ${skipDaemon})` : ''}`, () => {
   let dir: string;

@@ -56,7 +56,7 @@ export interface RealKvmOptions {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** virsh exits 1 for every failure (TOOLS.md §2.7); the stderr text says which. */
+/** virsh exits 1 for every failure (docs/reference/tools.md §2.7); the stderr text says which. */
 function classifyVirsh(_code: number | null, stderr: string): HvctlError['code'] {
   if (/failed to get domain|Domain not found/i.test(stderr)) return 'NOT_FOUND';
   if (/failed to connect to the hypervisor|Cannot recv data|Disconnected from|client socket is closed|Failed to connect socket/i.test(stderr)) return 'UNAVAILABLE';

@@ -7,7 +7,7 @@ export class VirshFormatError extends Error {
 
 const lines = (text: string): string[] => text.split(/\r?\n/);
 
-/** `virsh list --all --name`: one name per line and a trailing empty line (TOOLS.md §2.2). */
+/** `virsh list --all --name`: one name per line and a trailing empty line (docs/reference/tools.md §2.2). */
 export function parseNameList(text: string): string[] {
   return lines(text)
     .map((line) => line.trim())
@@ -45,7 +45,7 @@ function kibToBytes(value: string | undefined): number {
   return match ? Number(match[1]) * 1024 : 0;
 }
 
-/** `virsh dominfo DOM` (TOOLS.md §2.2). */
+/** `virsh dominfo DOM` (docs/reference/tools.md §2.2). */
 export function parseDominfo(text: string): DomInfo {
   const fields = parseLabelled(text);
   const name = fields.get('Name');
@@ -159,7 +159,7 @@ export function parseScaled(value: string | undefined): number {
   return factor === undefined ? 0 : Math.round(number * factor);
 }
 
-/** `virsh domjobinfo DOM [--completed]` (TOOLS.md §2.5). Sizes are human-scaled; rounding is within 0.1 %. */
+/** `virsh domjobinfo DOM [--completed]` (docs/reference/tools.md §2.5). Sizes are human-scaled; rounding is within 0.1 %. */
 export function parseDomjobinfo(text: string): JobInfo {
   const fields = parseLabelled(text);
   const type = fields.get('Job type');
@@ -207,7 +207,7 @@ function eventTime(date: string | undefined, zone: string | undefined): number |
 }
 
 /**
- * Parses one stdout line of `virsh event --loop` (TOOLS.md §2.6). Continuation lines
+ * Parses one stdout line of `virsh event --loop` (docs/reference/tools.md §2.6). Continuation lines
  * (tab-indented, after `job-completed`, `tunable`, `graphics`) and blank lines give
  * undefined: nothing hvctl shows depends on them.
  */

@@ -40,7 +40,7 @@ export interface RealRoutingOptions {
   readonly now?: () => number;
 }
 
-/** birdc exits 1 on 8xxx/9xxx replies and when it cannot connect (TOOLS.md §3.1); other codes are failures. */
+/** birdc exits 1 on 8xxx/9xxx replies and when it cannot connect (docs/reference/tools.md §3.1); other codes are failures. */
 function classifyBirdc(_code: number | null, stderr: string): HvctlError['code'] {
   return /Unable to connect to server control socket/.test(stderr) ? 'UNAVAILABLE' : 'INTERNAL';
 }
@@ -163,7 +163,7 @@ export class RealRoutingDriver implements RoutingDriver, StateSource {
 
   private async kernelRoutes(): Promise<ReturnType<typeof parseIpRoutes>> {
     const args = [...(this.options.netns ? ['-n', this.options.netns] : []), '-j', 'route', 'show'];
-    // Check the exit status before parsing: on errors ip prints a lone `[` (TOOLS.md §5).
+    // Check the exit status before parsing: on errors ip prints a lone `[` (docs/reference/tools.md §5).
     const result = await this.runner.run(this.options.ip, { args, timeoutMs: this.timeoutMs });
     return parseIpRoutes(result.stdout);
   }

@@ -1,4 +1,4 @@
-/** Output parsers for `birdc -s SOCKET <command>` (BIRD 2.0.x, TOOLS.md §3). */
+/** Output parsers for `birdc -s SOCKET <command>` (BIRD 2.0.x, docs/reference/tools.md §3). */
 
 /** Removes the `BIRD x.y.z ready.` banner birdc prints first. */
 export function stripBanner(text: string): string[] {
@@ -186,7 +186,7 @@ export function ospfNeighborUp(state: string): boolean {
 
 /**
  * A birdc reply that reports a failure in words although it exited 0 is not expected
- * (birdc exits 1 on 8xxx/9xxx replies, TOOLS.md §3.1); this recognises the texts of
+ * (birdc exits 1 on 8xxx/9xxx replies, docs/reference/tools.md §3.1); this recognises the texts of
  * `configure`/`configure check` so the driver can quote them.
  */
 export function configureOutcome(text: string): { readonly ok: boolean; readonly message: string } {

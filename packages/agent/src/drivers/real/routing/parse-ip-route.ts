@@ -1,4 +1,4 @@
-/** A route from `ip -j route` (iproute2 6.x, TOOLS.md §5.1). */
+/** A route from `ip -j route` (iproute2 6.x, docs/reference/tools.md §5.1). */
 export interface KernelRoute {
   /** CIDR form; host routes get their implicit /32 (or /128) back. "default" stays "default". */
   readonly prefix: string;

@@ -66,7 +66,7 @@ describe('BIRD 2.0.12 output (captured in network namespaces)', () => {
     expect(upstream[1]).toMatchObject({ prefix: '203.0.113.0/24', protocol: 'msk1', extra: 'AS65001i', gateway: '10.99.0.1' });
   });
 
-  it('show route from TOOLS.md (BGP AS path, OSPF I, direct dev lo)', () => {
+  it('show route from docs/reference/tools.md (BGP AS path, OSPF I, direct dev lo)', () => {
     const routes = parseBirdRoutes(fixture('bird-show-route-tools-md.captured.txt'));
     expect(routes.map((r) => [r.prefix, r.protocol, r.primary, r.ospfType ?? '', r.metric ?? null])).toEqual([
       ['10.123.2.0/24', 'peer2', true, '', null],
