@@ -1,7 +1,7 @@
 import type { Lease__Output, Workflow__Output } from '@hvctl/proto';
 import type { Topology, TopologyReplica } from './topology.js';
 
-/** One broken safety invariant (MISSION.md), with what to look at. */
+/** One broken safety invariant (the rules `hvctl check` applies, docs/workflows.md), with what to look at. */
 export interface Violation {
   /**
    * Short id: "dual-primary", "split-brain", "vm-twice", "route", "route-vm-down", "no-uptodate",

@@ -238,7 +238,7 @@ interface Execution {
 }
 
 /**
- * The one process runner (STYLE.md "Processes and parsing"): argv arrays and absolute
+ * The one process runner: argv arrays and absolute
  * paths only, never a shell; `LC_ALL=C`; a budget per call from its timeout, its deadline
  * and the ambient gRPC call context; on timeout, cancel or runaway output the whole
  * process group (spawned detached) gets TERM, then KILL; stdout and stderr bounded and
