@@ -2,7 +2,7 @@ import { downFor, isSuspended, type Topology } from '@hvctl/common';
 
 /**
  * Something the operator must look at now. `bad` alerts are safety invariants that look
- * broken (MISSION.md "Safety invariants") or nodes that are down; `warn` alerts are
+ * broken (the rules of `hvctl check`) or nodes that are down; `warn` alerts are
  * states that are legal but temporary (two primaries inside a live migration).
  */
 export interface Alert {
